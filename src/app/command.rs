@@ -1,0 +1,55 @@
+//! What crosses from the reactor to the workers.
+//!
+//! Every command carries the `ConnId` it concerns; all commands of one
+//! connection go to the same worker (`worker_for`), so a client's messages
+//! are handled in the order it sent them.
+
+use std::net::IpAddr;
+
+use crate::net::http::Request;
+use crate::net::id::ConnId;
+use crate::store::UserId;
+
+/// A unit of work for a worker.
+#[derive(Debug)]
+pub enum Command {
+    /// One complete WebSocket text message (UTF-8 checked, at most 64 KiB).
+    Text { conn: ConnId, text: Box<str> },
+    /// An HTTP request the reactor cannot answer alone.
+    Http {
+        conn: ConnId,
+        peer: IpAddr,
+        req: Box<Request>,
+    },
+    /// The auth deadline passed; close the socket unless it authenticated.
+    AuthTimeout { conn: ConnId },
+    /// The WebSocket is gone (or closing): forget it, end what it held.
+    /// Sent exactly once per upgraded connection, never dropped.
+    Closed { conn: ConnId },
+    /// An application timer came due.
+    Timer(AppTimer),
+}
+
+/// Timers the application schedules through the reactor's timer heap.
+/// Each carries what makes it recognisable as stale when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppTimer {
+    /// The waiter crossed the tier-1 boundary: try tier-2 partners.
+    TierUp { user: UserId, ticket: u64 },
+    /// The waiter reached the match timeout.
+    MatchTimeout { user: UserId, ticket: u64 },
+}
+
+impl AppTimer {
+    /// Which worker runs it; any would do (state is locked), this spreads load.
+    pub fn shard_key(&self) -> u64 {
+        match *self {
+            AppTimer::TierUp { user, .. } | AppTimer::MatchTimeout { user, .. } => user.0 as u64,
+        }
+    }
+}
+
+/// Which worker owns a connection.
+pub fn worker_for(conn: ConnId, workers: usize) -> usize {
+    conn.slot as usize % workers.max(1)
+}

@@ -1,0 +1,71 @@
+//! `AUTH {token, lastSeq?}` → `AUTH_OK {userId, profile, room?}`.
+//!
+//! A bad or missing token gets `AUTH_ERROR` and close 4401. A user already
+//! online on another socket is moved here: the old socket gets
+//! `SESSION_ENDED {reason:"superseded"}` and close 4409, and this one takes
+//! over its queue place or room (the partner is not told).
+
+use serde::Deserialize;
+
+use super::Request;
+use crate::app::App;
+use crate::app::outbox::Delivery;
+use crate::app::protocol::{self, Refusal};
+use crate::app::view::{AuthOk, ProfileView, Reason};
+use crate::store::hash_token;
+
+#[derive(Deserialize)]
+pub struct Auth {
+    /// Anything but a string reads as no token (answered as a bad one).
+    token: Option<serde_json::Value>,
+    /// Used by resume (later); accepted and ignored when there is no room.
+    #[serde(rename = "lastSeq")]
+    #[allow(dead_code)]
+    last_seq: Option<serde_json::Value>,
+}
+
+pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
+    if req.user.is_some() {
+        return Err(Refusal::bad_request("this socket is already authenticated"));
+    }
+    let token = match p.token {
+        Some(serde_json::Value::String(t)) if !t.is_empty() => t,
+        _ => return reject(app, req, "a token is required"),
+    };
+    let record = app
+        .store
+        .user_by_token(&hash_token(&token))
+        .map_err(|e| Refusal::new("INTERNAL", format!("store: {e}")))?;
+    let Some(record) = record else {
+        return reject(app, req, "unknown token");
+    };
+    let profile = app.touch(&record);
+    let mut hub = app.hub.lock();
+    if let Some(old) = hub.attach(req.conn, record.id, profile.clone()) {
+        let ended = protocol::frame(
+            "SESSION_ENDED",
+            None,
+            &Reason {
+                reason: "superseded",
+            },
+        );
+        app.out.frame(old, ended);
+        app.out.close(old, 4409, "superseded");
+    }
+    let ok = AuthOk {
+        user_id: record.id,
+        profile: ProfileView::of(&hub, record.id, &profile),
+        room: hub.room_view(record.id),
+    };
+    app.out
+        .frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
+    Ok(())
+}
+
+fn reject(app: &App, req: &Request<'_>, message: &str) -> Result<(), Refusal> {
+    let payload = serde_json::json!({ "code": "INVALID_TOKEN", "message": message });
+    app.out
+        .frame(req.conn, protocol::frame("AUTH_ERROR", req.id, &payload));
+    app.out.close(req.conn, 4401, "invalid token");
+    Ok(())
+}

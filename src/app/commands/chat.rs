@@ -1,0 +1,58 @@
+//! `CHAT {roomId, text}` → `CHAT_ACK {roomId, seq, sentAt}` to the sender
+//! and `CHAT {roomId, seq, text, sentAt}` to the partner.
+//!
+//! The text is checked before the lock is taken; the `seq` is assigned and
+//! both frames are queued under it, so both sides see room order.
+
+use serde::Deserialize;
+
+use super::Request;
+use crate::app::App;
+use crate::app::outbox::Delivery;
+use crate::app::protocol::{self, Refusal};
+use crate::app::validate;
+use crate::app::view::{ChatAck, ChatPush};
+
+#[derive(Deserialize)]
+pub struct Chat {
+    #[serde(rename = "roomId")]
+    room_id: String,
+    text: String,
+}
+
+pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
+    let user = req.user()?;
+    let text = validate::chat_text(&p.text, app.cfg.max_message_chars);
+    let sent_at = crate::app::wall_ms();
+    let mut hub = app.hub.lock();
+    let id = hub.own_room(user, &p.room_id)?;
+    let text = text.map_err(|e| Refusal::new(e.code(), "message refused"))?;
+    let partner = {
+        let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
+        hub.partner_conn(room, user)
+    };
+    let room = hub.rooms.get_mut(&id).ok_or_else(Refusal::not_in_room)?;
+    room.seq += 1;
+    let seq = room.seq;
+    let room_id = p.room_id.as_str();
+    if let Some(partner) = partner {
+        let push = ChatPush {
+            room_id,
+            seq,
+            text,
+            sent_at,
+        };
+        app.out.frame(partner, protocol::frame("CHAT", None, &push));
+    }
+    let ack = ChatAck {
+        room_id,
+        seq,
+        sent_at,
+    };
+    app.out
+        .frame(req.conn, protocol::frame("CHAT_ACK", req.id, &ack));
+    app.metrics
+        .messages
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! `JOIN_QUEUE {mood?, interests?, mode?}` → `QUEUE_WAITING`, then maybe
+//! `MATCH_FOUND` to both. Missing fields take the profile's values.
+
+use serde::Deserialize;
+
+use super::Request;
+use crate::app::App;
+use crate::app::hub::QueueRequest;
+use crate::app::protocol::Refusal;
+use crate::app::validate;
+
+#[derive(Deserialize)]
+pub struct JoinQueue {
+    mood: Option<String>,
+    interests: Option<Vec<String>>,
+    mode: Option<String>,
+}
+
+pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
+    let user = req.user()?;
+    let random_mode = match p.mode.as_deref() {
+        None | Some("same_mood") => false,
+        Some("random") => true,
+        Some(_) => return Err(Refusal::bad_request("mode must be same_mood or random")),
+    };
+    let mood = p
+        .mood
+        .as_deref()
+        .map(validate::mood)
+        .transpose()
+        .map_err(Refusal::bad_request)?;
+    let interests = p
+        .interests
+        .as_deref()
+        .map(validate::interests)
+        .transpose()
+        .map_err(Refusal::bad_request)?;
+    let ctx = app.ctx();
+    let mut hub = app.hub.lock();
+    let profile = hub
+        .sessions
+        .get(&user)
+        .map(|s| s.profile.clone())
+        .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))?;
+    let request = QueueRequest {
+        mood: mood.unwrap_or(profile.mood),
+        random_mode,
+        interests: interests.unwrap_or_else(|| profile.interests.clone()),
+    };
+    hub.join(user, request, req.id, &ctx)
+}

@@ -1,0 +1,15 @@
+//! `LEAVE_QUEUE {}` → `QUEUE_LEFT {}`, or `NOT_IN_QUEUE`.
+
+use super::Request;
+use crate::app::App;
+use crate::app::outbox::Delivery;
+use crate::app::protocol::{self, Empty, Refusal};
+
+pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
+    let user = req.user()?;
+    let mut hub = app.hub.lock();
+    hub.leave_queue(user)?;
+    app.out
+        .frame(req.conn, protocol::frame("QUEUE_LEFT", req.id, &Empty {}));
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Client messages: one file per type, one enum to dispatch them.
+//!
+//! Order of checks for every message: the type must be known
+//! (`BAD_REQUEST`), then the socket must be authenticated unless the type is
+//! `AUTH` or `PING` (`UNAUTHENTICATED`), then the payload must parse
+//! (`BAD_REQUEST`), then the handler's own rules apply. Each handler sends
+//! its success reply itself (so it can order it with the pushes it causes);
+//! a returned `Refusal` becomes the `ERROR` reply.
+
+mod auth;
+mod chat;
+mod join_queue;
+mod leave_queue;
+mod leave_room;
+mod next;
+mod ping;
+mod typing;
+
+use serde_json::value::RawValue;
+
+use super::App;
+use super::protocol::{Refusal, parse_payload};
+use crate::net::id::ConnId;
+use crate::store::UserId;
+
+/// The message types a client may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Auth,
+    JoinQueue,
+    LeaveQueue,
+    Chat,
+    Typing,
+    LeaveRoom,
+    Next,
+    Ping,
+}
+
+impl Kind {
+    pub fn parse(ty: &str) -> Option<Kind> {
+        Some(match ty {
+            "AUTH" => Kind::Auth,
+            "JOIN_QUEUE" => Kind::JoinQueue,
+            "LEAVE_QUEUE" => Kind::LeaveQueue,
+            "CHAT" => Kind::Chat,
+            "TYPING" => Kind::Typing,
+            "LEAVE_ROOM" => Kind::LeaveRoom,
+            "NEXT" => Kind::Next,
+            "PING" => Kind::Ping,
+            _ => return None,
+        })
+    }
+
+    fn needs_auth(self) -> bool {
+        !matches!(self, Kind::Auth | Kind::Ping)
+    }
+}
+
+/// Who sent a message and how to answer it.
+pub struct Request<'a> {
+    pub conn: ConnId,
+    /// The id to echo in the one direct reply.
+    pub id: Option<&'a str>,
+    /// The authenticated user, if the socket has one.
+    pub user: Option<UserId>,
+}
+
+impl Request<'_> {
+    /// The user, present for every kind that `needs_auth`.
+    fn user(&self) -> Result<UserId, Refusal> {
+        self.user
+            .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))
+    }
+}
+
+/// Runs one client message.
+pub fn dispatch(
+    app: &App,
+    req: &Request<'_>,
+    ty: &str,
+    payload: Option<&RawValue>,
+) -> Result<(), Refusal> {
+    let kind = Kind::parse(ty)
+        .ok_or_else(|| Refusal::bad_request(format!("unknown message type {ty:?}")))?;
+    if kind.needs_auth() {
+        req.user()?;
+    }
+    let bad = Refusal::bad_request;
+    match kind {
+        Kind::Auth => auth::run(app, req, parse_payload(payload).map_err(bad)?),
+        Kind::JoinQueue => join_queue::run(app, req, parse_payload(payload).map_err(bad)?),
+        Kind::LeaveQueue => leave_queue::run(app, req),
+        Kind::Chat => chat::run(app, req, parse_payload(payload).map_err(bad)?),
+        Kind::Typing => typing::run(app, req, parse_payload(payload).map_err(bad)?),
+        Kind::LeaveRoom => leave_room::run(app, req, parse_payload(payload).map_err(bad)?),
+        Kind::Next => next::run(app, req),
+        Kind::Ping => ping::run(app, req),
+    }
+}

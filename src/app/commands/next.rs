@@ -1,0 +1,33 @@
+//! `NEXT {}` → `ROOM_LEFT {roomId}`; the partner gets
+//! `PARTNER_LEFT {reason:"next"}`; then the user is queued again with their
+//! last queue request (`QUEUE_WAITING` without `id`).
+
+use super::Request;
+use crate::app::App;
+use crate::app::hub::{Place, QueueRequest, room_id_str};
+use crate::app::outbox::Delivery;
+use crate::app::protocol::{self, Refusal};
+use crate::app::view::RoomRef;
+
+pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
+    let user = req.user()?;
+    let ctx = app.ctx();
+    let mut hub = app.hub.lock();
+    let session = hub.sessions.get(&user).ok_or_else(Refusal::not_in_room)?;
+    let Place::InRoom(id) = session.place else {
+        return Err(Refusal::not_in_room());
+    };
+    let request = session
+        .request
+        .clone()
+        .unwrap_or_else(|| QueueRequest::from_profile(&session.profile));
+    let room_id = room_id_str(id);
+    app.out.frame(
+        req.conn,
+        protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &room_id }),
+    );
+    hub.end_room(id, user, "next", &ctx);
+    // Cannot be refused: the user was just made idle.
+    let _ = hub.join(user, request, None, &ctx);
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The HTTP API the workers serve (contract section 2), health excepted.
+//!
+//! Each route returns a `Response`; the worker hands it to the reactor.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::App;
+use super::validate;
+use super::view::ProfileView;
+use crate::net::http::{Method, Request, Response};
+use crate::store::{Mood, Profile, UserId, UserRecord, hash_token, new_token};
+
+pub fn route(app: &App, _peer: IpAddr, req: &Request) -> Response {
+    match (req.path.as_str(), req.method()) {
+        ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, req),
+        ("/api/users/registerOrUpdate", _) => not_allowed("POST"),
+        ("/api/users/me", Method::Get) => me(app, req),
+        ("/api/users/me", _) => not_allowed("GET"),
+        _ => Response::error(404, "NOT_FOUND", "no such resource"),
+    }
+}
+
+fn not_allowed(allow: &str) -> Response {
+    Response::error(405, "METHOD_NOT_ALLOWED", &format!("use {allow}"))
+        .header(format!("Allow: {allow}"))
+}
+
+fn json(value: &impl serde::Serialize) -> Response {
+    Response::json(200, serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    Response::error(500, "INTERNAL", &format!("store error: {e}"))
+}
+
+/// The user behind the request's bearer token, or the 401 to send.
+fn authenticate(app: &App, req: &Request) -> Result<UserRecord, Response> {
+    let token = req.bearer.as_deref().ok_or_else(|| {
+        Response::error(
+            401,
+            "UNAUTHENTICATED",
+            "missing Authorization: Bearer token",
+        )
+    })?;
+    match app.store.user_by_token(&hash_token(token)) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(Response::error(401, "INVALID_TOKEN", "unknown token")),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ProfileBody {
+    nickname: Option<String>,
+    mood: Option<String>,
+    avatar: Option<String>,
+    interests: Option<Vec<String>>,
+}
+
+/// The validated fields of a profile body.
+struct Changes {
+    nickname: Option<Box<str>>,
+    mood: Option<Mood>,
+    avatar: Option<Box<str>>,
+    interests: Option<Box<[Box<str>]>>,
+}
+
+fn parse_body(body: &[u8]) -> Result<Changes, String> {
+    let b: ProfileBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ProfileBody::default()
+    } else {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+        if !v.is_object() {
+            return Err("the body must be a JSON object".into());
+        }
+        serde_json::from_value(v).map_err(|e| format!("bad field: {e}"))?
+    };
+    Ok(Changes {
+        nickname: b.nickname.as_deref().map(validate::nickname).transpose()?,
+        mood: b.mood.as_deref().map(validate::mood).transpose()?,
+        avatar: b.avatar.as_deref().map(validate::avatar).transpose()?,
+        interests: b
+            .interests
+            .as_deref()
+            .map(validate::interests)
+            .transpose()?,
+    })
+}
+
+fn register_or_update(app: &App, req: &Request) -> Response {
+    let changes = match parse_body(&req.body) {
+        Ok(c) => c,
+        Err(message) => return Response::error(400, "BAD_REQUEST", &message),
+    };
+    let now = super::wall_ms();
+    let (user, token, profile) = if req.bearer.is_some() {
+        let user = match authenticate(app, req) {
+            Ok(u) => u,
+            Err(resp) => return resp,
+        };
+        let old = &user.profile;
+        let profile = Arc::new(Profile {
+            nickname: changes.nickname.unwrap_or_else(|| old.nickname.clone()),
+            mood: changes.mood.unwrap_or(old.mood),
+            avatar: changes.avatar.unwrap_or_else(|| old.avatar.clone()),
+            interests: changes.interests.unwrap_or_else(|| old.interests.clone()),
+            created_at: old.created_at,
+            last_seen_at: now,
+        });
+        if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
+            return internal(e);
+        }
+        if let Some(session) = app.hub.lock().sessions.get_mut(&user.id) {
+            session.profile = profile.clone();
+        }
+        (user.id, req.bearer.clone().unwrap_or_default(), profile)
+    } else {
+        let (gen_nick, gen_avatar) = validate::generated_identity();
+        let profile = Arc::new(Profile {
+            nickname: changes.nickname.unwrap_or(gen_nick),
+            mood: changes.mood.unwrap_or(Mood::Random),
+            avatar: changes.avatar.unwrap_or(gen_avatar),
+            interests: changes.interests.unwrap_or_default(),
+            created_at: now,
+            last_seen_at: now,
+        });
+        let token = new_token();
+        let record = UserRecord {
+            id: UserId::random(),
+            token_hash: hash_token(&token),
+            profile: profile.clone(),
+        };
+        let id = record.id;
+        if let Err(e) = app.store.insert_user(record) {
+            return internal(e);
+        }
+        (id, token, profile)
+    };
+    let status = app.hub.lock().status(user);
+    json(&serde_json::json!({
+        "userId": user,
+        "authToken": token,
+        "profile": ProfileView::new(user, &profile, status),
+    }))
+}
+
+fn me(app: &App, req: &Request) -> Response {
+    let user = match authenticate(app, req) {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let status = app.hub.lock().status(user.id);
+    json(&serde_json::json!({ "profile": ProfileView::new(user.id, &user.profile, status) }))
+}

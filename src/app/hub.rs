@@ -1,0 +1,486 @@
+//! Live state: who is online on which socket, who waits, who talks to whom.
+//!
+//! One `Hub` sits behind one lock in `App`. Every transition between idle,
+//! queued and in-room happens inside it, so a user is always in exactly one
+//! of those places and both members of a room agree on it. Frames are
+//! pushed to the outbox while the lock is held: that, and nothing else, is
+//! what keeps each client's view of a room in `seq` order.
+//!
+//! Bounds: a session exists while its user has a socket or a room; rooms
+//! exist while both members are attached; cooldown entries expire after
+//! `rematch-cooldown-secs` and are pruned as the map grows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::command::AppTimer;
+use super::matcher::{Matcher, Pair, QueueKey};
+use super::outbox::{Delivery, Outbox};
+use super::protocol::{self, Refusal};
+use super::view::{MatchFound, PartnerLeft, PartnerView, QueueWaiting, RoomView};
+use crate::metrics::Metrics;
+use crate::net::id::ConnId;
+use crate::net::timer::Millis;
+use crate::store::{Mood, Profile, UserId};
+
+/// Timing rules the hub applies, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub tier1: Millis,
+    pub match_timeout: Millis,
+    pub cooldown: Millis,
+}
+
+/// What a user asked for when queueing; reused by `NEXT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRequest {
+    pub mood: Mood,
+    /// `mode:"random"`: the cross-mood pool regardless of mood.
+    pub random_mode: bool,
+    pub interests: Box<[Box<str>]>,
+}
+
+impl QueueRequest {
+    pub fn key(&self) -> QueueKey {
+        match self.mood {
+            _ if self.random_mode => QueueKey::Random,
+            Mood::Chill => QueueKey::Chill,
+            Mood::Fire => QueueKey::Fire,
+            Mood::Silly => QueueKey::Silly,
+            Mood::Shy => QueueKey::Shy,
+            Mood::Random => QueueKey::Random,
+        }
+    }
+
+    pub fn mode(&self) -> &'static str {
+        if self.random_mode {
+            "random"
+        } else {
+            "same_mood"
+        }
+    }
+
+    pub fn from_profile(p: &Profile) -> QueueRequest {
+        QueueRequest {
+            mood: p.mood,
+            random_mode: false,
+            interests: p.interests.clone(),
+        }
+    }
+}
+
+/// Where a user is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Idle,
+    /// In the matcher; the ticket tells this wait from an earlier one.
+    Queued {
+        ticket: u64,
+    },
+    InRoom(u64),
+}
+
+/// An online (or room-holding) user.
+#[derive(Debug)]
+pub struct Session {
+    /// The socket speaking for the user now.
+    pub conn: Option<ConnId>,
+    /// Shared with the store: one copy per user.
+    pub profile: Arc<Profile>,
+    pub place: Place,
+    /// The last queue request, for `NEXT` and for what the partner sees.
+    pub request: Option<QueueRequest>,
+}
+
+/// One side of a room, as the other side is shown it.
+#[derive(Debug)]
+pub struct Member {
+    pub user: UserId,
+    /// Mood and interests as they queued (contract: `MATCH_FOUND`).
+    pub mood: Mood,
+    pub interests: Box<[Box<str>]>,
+}
+
+#[derive(Debug)]
+pub struct Room {
+    pub mood: Mood,
+    pub members: [Member; 2],
+    /// The last `seq` given out; the next `CHAT` gets `seq + 1`.
+    pub seq: u64,
+    /// Interests both queued with, sorted.
+    pub shared: Box<[Box<str>]>,
+}
+
+impl Room {
+    /// Index of `user` in `members` and of the partner.
+    pub fn sides(&self, user: UserId) -> (usize, usize) {
+        if self.members[0].user == user {
+            (0, 1)
+        } else {
+            (1, 0)
+        }
+    }
+}
+
+pub fn room_id_str(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+pub fn parse_room_id(s: &str) -> Option<u64> {
+    if s.len() == 16 {
+        u64::from_str_radix(s, 16).ok()
+    } else {
+        None
+    }
+}
+
+pub struct Hub {
+    pub sessions: HashMap<UserId, Session>,
+    /// Authenticated sockets; a socket not here has not sent a good AUTH.
+    pub by_conn: HashMap<ConnId, UserId>,
+    pub matcher: Matcher<UserId>,
+    pub rooms: HashMap<u64, Room>,
+    /// Pair (smaller id first) → end of its rematch cooldown.
+    cooldowns: HashMap<(UserId, UserId), Millis>,
+    /// Cooldown map size after the last prune (prune when it doubles).
+    pruned_at: usize,
+    pub rules: Rules,
+}
+
+/// What handlers need besides the hub: where frames go and the time.
+pub struct Ctx<'a> {
+    pub out: &'a Outbox,
+    pub metrics: &'a Metrics,
+    /// Reactor clock, for timers.
+    pub now: Millis,
+    /// Wall clock, ms since the Unix epoch, for `sentAt` and friends.
+    pub wall: u64,
+}
+
+fn pair_key(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+impl Hub {
+    pub fn new(rules: Rules) -> Hub {
+        Hub {
+            sessions: HashMap::new(),
+            by_conn: HashMap::new(),
+            matcher: Matcher::new(rules.tier1),
+            rooms: HashMap::new(),
+            cooldowns: HashMap::new(),
+            pruned_at: 0,
+            rules,
+        }
+    }
+
+    pub fn user_of(&self, conn: ConnId) -> Option<UserId> {
+        self.by_conn.get(&conn).copied()
+    }
+
+    /// The contract's `status` of a user.
+    pub fn status(&self, user: UserId) -> &'static str {
+        match self.sessions.get(&user) {
+            Some(s) if s.conn.is_some() => match s.place {
+                Place::Idle => "idle",
+                Place::Queued { .. } => "in_queue",
+                Place::InRoom(_) => "in_room",
+            },
+            _ => "offline",
+        }
+    }
+
+    /// Binds `conn` to `user`; returns the socket it replaces, if any.
+    pub fn attach(&mut self, conn: ConnId, user: UserId, profile: Arc<Profile>) -> Option<ConnId> {
+        self.by_conn.insert(conn, user);
+        let session = self.sessions.entry(user).or_insert_with(|| Session {
+            conn: None,
+            profile: profile.clone(),
+            place: Place::Idle,
+            request: None,
+        });
+        session.profile = profile;
+        let old = session.conn.replace(conn);
+        if let Some(old) = old {
+            self.by_conn.remove(&old);
+        }
+        old
+    }
+
+    /// A socket is gone: it leaves its queue at once and ends its room.
+    pub fn detach(&mut self, conn: ConnId, ctx: &Ctx<'_>) {
+        let Some(user) = self.by_conn.remove(&conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&user) else {
+            return;
+        };
+        if session.conn != Some(conn) {
+            return;
+        }
+        session.conn = None;
+        match session.place {
+            Place::Idle => {}
+            Place::Queued { .. } => {
+                self.matcher.leave(user);
+                session.place = Place::Idle;
+            }
+            Place::InRoom(room) => self.end_room(room, user, "disconnected", ctx),
+        }
+        self.forget_if_offline(user);
+    }
+
+    fn forget_if_offline(&mut self, user: UserId) {
+        if self
+            .sessions
+            .get(&user)
+            .is_some_and(|s| s.conn.is_none() && s.place == Place::Idle)
+        {
+            self.sessions.remove(&user);
+        }
+    }
+
+    /// The room view for `AUTH_OK` of a user who holds a room.
+    pub fn room_view(&self, user: UserId) -> Option<RoomView> {
+        let Place::InRoom(id) = self.sessions.get(&user)?.place else {
+            return None;
+        };
+        let room = self.rooms.get(&id)?;
+        let (_, other) = room.sides(user);
+        Some(RoomView {
+            room_id: room_id_str(id),
+            partner: self.partner_view(&room.members[other]),
+            mood: room.mood,
+            last_seq: room.seq,
+        })
+    }
+
+    fn partner_view(&self, m: &Member) -> PartnerView {
+        let profile = self.sessions.get(&m.user).map(|s| s.profile.clone());
+        PartnerView {
+            nickname: profile
+                .as_ref()
+                .map_or_else(|| "stranger".into(), |p| p.nickname.clone()),
+            mood: m.mood,
+            avatar: profile
+                .as_ref()
+                .map_or_else(|| "👤".into(), |p| p.avatar.clone()),
+            interests: m.interests.clone(),
+        }
+    }
+
+    /// Queues a user (replying `QUEUE_WAITING` with `reply_id`), then pairs
+    /// them if a partner is there.
+    pub fn join(
+        &mut self,
+        user: UserId,
+        request: QueueRequest,
+        reply_id: Option<&str>,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), Refusal> {
+        let session = self
+            .sessions
+            .get_mut(&user)
+            .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "not signed in"))?;
+        match session.place {
+            Place::InRoom(_) => {
+                return Err(Refusal::new("ALREADY_IN_ROOM", "leave your room first"));
+            }
+            Place::Queued { .. } => {
+                return Err(Refusal::new("ALREADY_IN_QUEUE", "you are already waiting"));
+            }
+            Place::Idle => {}
+        }
+        let interests: Vec<String> = request.interests.iter().map(|s| s.to_string()).collect();
+        let key = request.key();
+        let Hub {
+            matcher, cooldowns, ..
+        } = self;
+        let now = ctx.now;
+        let excluded =
+            |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
+        let joined = matcher.join(user, key, interests, now, &excluded);
+        if let Some(conn) = session.conn {
+            let reply = QueueWaiting {
+                mood: request.mood,
+                mode: request.mode(),
+                interests: &request.interests,
+                waiting: joined.waiting,
+            };
+            ctx.out
+                .frame(conn, protocol::frame("QUEUE_WAITING", reply_id, &reply));
+        }
+        session.place = Place::Queued {
+            ticket: joined.ticket,
+        };
+        session.request = Some(request);
+        let ticket = joined.ticket;
+        ctx.out
+            .timer(now + self.rules.tier1, AppTimer::TierUp { user, ticket });
+        ctx.out.timer(
+            now + self.rules.match_timeout,
+            AppTimer::MatchTimeout { user, ticket },
+        );
+        if let Some(pair) = joined.pair {
+            self.open_room(pair, ctx);
+        }
+        Ok(())
+    }
+
+    pub fn leave_queue(&mut self, user: UserId) -> Result<(), Refusal> {
+        let session = self
+            .sessions
+            .get_mut(&user)
+            .ok_or_else(|| Refusal::new("NOT_IN_QUEUE", "not waiting"))?;
+        if !matches!(session.place, Place::Queued { .. }) {
+            return Err(Refusal::new("NOT_IN_QUEUE", "you are not waiting"));
+        }
+        self.matcher.leave(user);
+        session.place = Place::Idle;
+        Ok(())
+    }
+
+    /// The waiter crossed tier 1: look again with tier-2 rules.
+    pub fn tier_up(&mut self, user: UserId, ticket: u64, ctx: &Ctx<'_>) {
+        if self.matcher.ticket_of(user) != Some(ticket) {
+            return;
+        }
+        let Hub {
+            matcher, cooldowns, ..
+        } = self;
+        let now = ctx.now;
+        let excluded =
+            |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
+        if let Some(pair) = matcher.retry(user, now, &excluded) {
+            self.open_room(pair, ctx);
+        }
+    }
+
+    /// The wait ran out: `MATCH_CANCELLED {reason:"timeout"}`.
+    pub fn match_timeout(&mut self, user: UserId, ticket: u64, ctx: &Ctx<'_>) {
+        if self.matcher.ticket_of(user) != Some(ticket) {
+            return;
+        }
+        self.cancel_wait(user, "timeout", ctx);
+    }
+
+    /// Takes a waiter out of the queue and tells them why.
+    pub fn cancel_wait(&mut self, user: UserId, reason: &str, ctx: &Ctx<'_>) {
+        self.matcher.leave(user);
+        if let Some(session) = self.sessions.get_mut(&user) {
+            session.place = Place::Idle;
+            if let Some(conn) = session.conn {
+                let payload = serde_json::json!({ "reason": reason });
+                ctx.out
+                    .frame(conn, protocol::frame("MATCH_CANCELLED", None, &payload));
+            }
+        }
+    }
+
+    fn open_room(&mut self, pair: Pair<UserId>, ctx: &Ctx<'_>) {
+        let mut id: u64 = rand::random();
+        while self.rooms.contains_key(&id) {
+            id = rand::random();
+        }
+        let member = |hub: &Hub, user: UserId, interests: &[String]| {
+            let mood = hub
+                .sessions
+                .get(&user)
+                .and_then(|s| s.request.as_ref())
+                .map_or(Mood::Random, |r| r.mood);
+            Member {
+                user,
+                mood,
+                interests: interests.iter().map(|s| s.as_str().into()).collect(),
+            }
+        };
+        let a = member(self, pair.joiner, &pair.joiner_interests);
+        let b = member(self, pair.partner, &pair.partner_interests);
+        let mood = match pair.queue {
+            QueueKey::Random => Mood::Random,
+            _ => a.mood,
+        };
+        let shared: Box<[Box<str>]> = pair.shared.iter().map(|s| s.as_str().into()).collect();
+        let room = Room {
+            mood,
+            members: [a, b],
+            seq: 0,
+            shared,
+        };
+        for (me, other) in [(0, 1), (1, 0)] {
+            let user = room.members[me].user;
+            let Some(session) = self.sessions.get_mut(&user) else {
+                continue;
+            };
+            session.place = Place::InRoom(id);
+            if let Some(conn) = session.conn {
+                let found = MatchFound {
+                    room_id: room_id_str(id),
+                    mood,
+                    partner: self.partner_view(&room.members[other]),
+                    shared_interests: &room.shared,
+                };
+                ctx.out
+                    .frame(conn, protocol::frame("MATCH_FOUND", None, &found));
+            }
+        }
+        self.rooms.insert(id, room);
+        ctx.metrics
+            .rooms_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Ends a room because `leaver` left it; the partner gets `PARTNER_LEFT`.
+    pub fn end_room(&mut self, room_id: u64, leaver: UserId, reason: &str, ctx: &Ctx<'_>) {
+        let Some(room) = self.rooms.remove(&room_id) else {
+            return;
+        };
+        let (me, other) = room.sides(leaver);
+        let partner = room.members[other].user;
+        if let Some(session) = self.sessions.get_mut(&partner) {
+            session.place = Place::Idle;
+            if let Some(conn) = session.conn {
+                let left = PartnerLeft {
+                    room_id: room_id_str(room_id),
+                    reason,
+                };
+                ctx.out
+                    .frame(conn, protocol::frame("PARTNER_LEFT", None, &left));
+            }
+        }
+        if let Some(session) = self.sessions.get_mut(&room.members[me].user) {
+            session.place = Place::Idle;
+        }
+        self.forget_if_offline(partner);
+        self.start_cooldown(leaver, partner, ctx.now);
+    }
+
+    fn start_cooldown(&mut self, a: UserId, b: UserId, now: Millis) {
+        if self.rules.cooldown == 0 {
+            return;
+        }
+        self.cooldowns
+            .insert(pair_key(a, b), now + self.rules.cooldown);
+        if self.cooldowns.len() > 2 * self.pruned_at.max(1024) {
+            self.cooldowns.retain(|_, &mut until| until > now);
+            self.pruned_at = self.cooldowns.len();
+        }
+    }
+
+    /// The room `user` is in, if `room_id` names it.
+    pub fn own_room(&self, user: UserId, room_id: &str) -> Result<u64, Refusal> {
+        let id = parse_room_id(room_id).ok_or_else(Refusal::not_in_room)?;
+        match self.sessions.get(&user).map(|s| s.place) {
+            Some(Place::InRoom(r)) if r == id => Ok(id),
+            _ => Err(Refusal::not_in_room()),
+        }
+    }
+
+    /// The partner's socket in a room, if they are attached.
+    pub fn partner_conn(&self, room: &Room, user: UserId) -> Option<ConnId> {
+        let (_, other) = room.sides(user);
+        self.sessions
+            .get(&room.members[other].user)
+            .and_then(|s| s.conn)
+    }
+}

@@ -1,0 +1,146 @@
+//! The application: everything workers do with a command.
+//!
+//! `App` is shared by all workers. Its live state is the `Hub` behind one
+//! lock; identities are in the `Store`; everything a client receives leaves
+//! through the `Outbox`. Handlers never touch sockets.
+
+pub mod command;
+pub mod commands;
+pub mod http_api;
+pub mod hub;
+pub mod matcher;
+pub mod outbox;
+pub mod protocol;
+pub mod validate;
+pub mod view;
+pub mod worker;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use log::error;
+use parking_lot::Mutex;
+
+use self::command::{AppTimer, Command};
+use self::hub::{Ctx, Hub};
+use self::outbox::{Delivery, Outbox};
+use self::protocol::{ErrorPayload, Refusal};
+use crate::metrics::Metrics;
+use crate::net::id::ConnId;
+use crate::net::timer::Clock;
+use crate::store::{Profile, Store, UserRecord};
+
+/// Milliseconds since the Unix epoch (what clients see as times).
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Settings handlers read.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub max_message_chars: usize,
+}
+
+pub struct App {
+    pub cfg: AppConfig,
+    pub clock: Clock,
+    pub store: Arc<dyn Store>,
+    pub hub: Mutex<Hub>,
+    pub out: Outbox,
+    pub metrics: Arc<Metrics>,
+}
+
+impl App {
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            out: &self.out,
+            metrics: &self.metrics,
+            now: self.clock.now(),
+            wall: wall_ms(),
+        }
+    }
+
+    /// Records that the user was seen now; returns the updated profile.
+    pub fn touch(&self, record: &UserRecord) -> Arc<Profile> {
+        let mut p = (*record.profile).clone();
+        p.last_seen_at = wall_ms();
+        let p = Arc::new(p);
+        // A failed touch only leaves lastSeenAt behind; not worth refusing for.
+        let _ = self.store.update_profile(record.id, p.clone());
+        p
+    }
+
+    /// Runs one command; a panic is caught, logged and answered `INTERNAL`.
+    pub fn handle(&self, cmd: Command) {
+        match cmd {
+            Command::Text { conn, text } => self.on_text(conn, &text),
+            Command::Http { conn, peer, req } => {
+                let close = req.close;
+                let resp = catch_unwind(AssertUnwindSafe(|| http_api::route(self, peer, &req)))
+                    .unwrap_or_else(|_| {
+                        self.metrics.panics.fetch_add(1, Ordering::Relaxed);
+                        error!("panic while serving {} {}", conn_label(conn), req.path);
+                        crate::net::http::Response::error(500, "INTERNAL", "internal error")
+                    });
+                self.out.http(conn, resp.to_bytes(close), close);
+            }
+            Command::AuthTimeout { conn } => {
+                if self.hub.lock().user_of(conn).is_none() {
+                    self.out.close(conn, 4401, "auth timeout");
+                }
+            }
+            Command::Closed { conn } => {
+                let ctx = self.ctx();
+                self.hub.lock().detach(conn, &ctx);
+            }
+            Command::Timer(timer) => {
+                let ctx = self.ctx();
+                let mut hub = self.hub.lock();
+                match timer {
+                    AppTimer::TierUp { user, ticket } => hub.tier_up(user, ticket, &ctx),
+                    AppTimer::MatchTimeout { user, ticket } => {
+                        hub.match_timeout(user, ticket, &ctx)
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_text(&self, conn: ConnId, text: &str) {
+        let env = match protocol::parse_envelope(text) {
+            Ok(env) => env,
+            Err(bad) => {
+                self.refuse(conn, bad.id.as_deref(), Refusal::bad_request(bad.message));
+                return;
+            }
+        };
+        let id = env.id.as_deref();
+        let user = self.hub.lock().user_of(conn);
+        let req = commands::Request { conn, id, user };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            commands::dispatch(self, &req, &env.ty, env.payload)
+        }));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(refusal)) => self.refuse(conn, id, refusal),
+            Err(_) => {
+                self.metrics.panics.fetch_add(1, Ordering::Relaxed);
+                error!("panic while handling {} from {}", env.ty, conn_label(conn));
+                self.refuse(conn, id, Refusal::new("INTERNAL", "internal error"));
+            }
+        }
+    }
+
+    fn refuse(&self, conn: ConnId, id: Option<&str>, refusal: Refusal) {
+        let payload: &ErrorPayload = &refusal.0;
+        self.out.frame(conn, protocol::frame("ERROR", id, payload));
+    }
+}
+
+fn conn_label(conn: ConnId) -> String {
+    format!("{conn:?}")
+}

@@ -1,0 +1,106 @@
+//! What crosses from the workers back to the reactor, and the delivery seam.
+//!
+//! Workers never touch sockets: they push ready-to-send frames onto one
+//! bounded queue and wake the reactor, which appends them to the socket's
+//! pending output in queue order. Pushing while holding the room's lock is
+//! what keeps every client's view of a room in `seq` order. The queue bound
+//! makes workers wait (never the reactor) when output outruns the sockets.
+//! A wake is one `eventfd` write; the `armed` flag makes it at most one per
+//! reactor tick instead of one per frame.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::Waker;
+
+use crate::app::command::AppTimer;
+use crate::net::id::ConnId;
+use crate::net::timer::Millis;
+
+/// Frames in flight from workers to the reactor, at most.
+pub const OUT_QUEUE: usize = 64 * 1024;
+
+/// One instruction for the reactor.
+#[derive(Debug)]
+pub enum Out {
+    /// A complete WebSocket frame for the connection.
+    Frame { conn: ConnId, bytes: Vec<u8> },
+    /// Send a close frame after what is pending, then close.
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: &'static str,
+    },
+    /// A complete HTTP response; `close` ends the connection after it.
+    Http {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        close: bool,
+    },
+    /// Schedule an application timer.
+    Timer { at: Millis, timer: AppTimer },
+}
+
+/// Where handlers send what a connection must receive. Local delivery is
+/// the reactor's queue; a multi-node back end would route a frame for a
+/// connection held elsewhere through this same seam.
+pub trait Delivery: Send + Sync {
+    fn frame(&self, conn: ConnId, bytes: Vec<u8>);
+    fn close(&self, conn: ConnId, code: u16, reason: &'static str);
+}
+
+/// The sending half of the reactor's queue.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: Sender<Out>,
+    waker: Arc<Waker>,
+    /// Set by the first push after the reactor's last drain; cleared by it.
+    armed: Arc<AtomicBool>,
+}
+
+/// The reactor's half.
+pub struct Inbox {
+    pub rx: Receiver<Out>,
+    pub armed: Arc<AtomicBool>,
+}
+
+pub fn channel(waker: Arc<Waker>) -> (Outbox, Inbox) {
+    let (tx, rx) = crossbeam_channel::bounded(OUT_QUEUE);
+    let armed = Arc::new(AtomicBool::new(false));
+    (
+        Outbox {
+            tx,
+            waker,
+            armed: armed.clone(),
+        },
+        Inbox { rx, armed },
+    )
+}
+
+impl Outbox {
+    pub fn push(&self, out: Out) {
+        // A send fails only once the reactor is gone (shutdown): nothing to do.
+        if self.tx.send(out).is_ok() && !self.armed.swap(true, Ordering::AcqRel) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    pub fn http(&self, conn: ConnId, bytes: Vec<u8>, close: bool) {
+        self.push(Out::Http { conn, bytes, close });
+    }
+
+    pub fn timer(&self, at: Millis, timer: AppTimer) {
+        self.push(Out::Timer { at, timer });
+    }
+}
+
+impl Delivery for Outbox {
+    fn frame(&self, conn: ConnId, bytes: Vec<u8>) {
+        self.push(Out::Frame { conn, bytes });
+    }
+
+    fn close(&self, conn: ConnId, code: u16, reason: &'static str) {
+        self.push(Out::Close { conn, code, reason });
+    }
+}

@@ -1,0 +1,190 @@
+//! The JSON envelope both ways (contract section 3).
+//!
+//! Client messages are parsed in two steps: the envelope (type, id, raw
+//! payload), so the reply can echo the id even when the payload is bad; then
+//! the payload of the known type. Server messages are serialized straight
+//! into a complete WebSocket frame.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::net::frame::TextFrameBuilder;
+
+/// Longest client `id`, in characters.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// A client message before its payload is looked at.
+#[derive(serde::Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(rename = "type")]
+    ty: Option<serde_json::Value>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
+}
+
+/// A parsed envelope.
+#[derive(Debug)]
+pub struct Envelope<'a> {
+    pub ty: String,
+    /// The id to echo, already checked.
+    pub id: Option<String>,
+    pub payload: Option<&'a RawValue>,
+}
+
+/// Why an envelope was refused, and whether its id may be echoed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadEnvelope {
+    pub message: String,
+    pub id: Option<String>,
+}
+
+/// Parses `{type, id?, payload?}`.
+pub fn parse_envelope(text: &str) -> Result<Envelope<'_>, BadEnvelope> {
+    let raw: RawEnvelope<'_> = serde_json::from_str(text).map_err(|e| BadEnvelope {
+        message: format!("malformed message: {e}"),
+        id: None,
+    })?;
+    let id = match raw
+        .id
+        .map(|r| serde_json::from_str::<serde_json::Value>(r.get()))
+    {
+        None | Some(Ok(serde_json::Value::Null)) => None,
+        Some(Ok(serde_json::Value::String(s))) if s.chars().count() <= MAX_ID_CHARS => Some(s),
+        Some(_) => {
+            return Err(BadEnvelope {
+                message: format!("id must be a string of at most {MAX_ID_CHARS} characters"),
+                id: None,
+            });
+        }
+    };
+    let ty = match raw.ty {
+        Some(serde_json::Value::String(s)) => s,
+        _ => {
+            return Err(BadEnvelope {
+                message: "type must be a string".into(),
+                id,
+            });
+        }
+    };
+    Ok(Envelope {
+        ty,
+        id,
+        payload: raw.payload,
+    })
+}
+
+/// Parses a payload into `T`; an absent payload reads as `{}`.
+pub fn parse_payload<T: DeserializeOwned>(payload: Option<&RawValue>) -> Result<T, String> {
+    let text = payload.map_or("{}", |p| p.get());
+    if !text.trim_start().starts_with('{') {
+        return Err("payload must be an object".into());
+    }
+    serde_json::from_str(text).map_err(|e| format!("bad payload: {e}"))
+}
+
+#[derive(Serialize)]
+struct OutEnvelope<'a, P> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    payload: &'a P,
+}
+
+/// A complete text frame carrying `{type, id?, payload}`.
+pub fn frame<P: Serialize>(ty: &str, id: Option<&str>, payload: &P) -> Vec<u8> {
+    let mut b = TextFrameBuilder::new(128);
+    // Our payload types serialize infallibly (no maps with non-string keys).
+    let _ = serde_json::to_writer(b.body(), &OutEnvelope { ty, id, payload });
+    b.finish()
+}
+
+/// The payload of `ERROR`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorPayload {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// A refused client message: what becomes its `ERROR` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub ErrorPayload);
+
+impl Refusal {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal(ErrorPayload {
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+        })
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Refusal {
+        Refusal::new("BAD_REQUEST", message)
+    }
+
+    pub fn not_in_room() -> Refusal {
+        Refusal::new("NOT_IN_ROOM", "you are not in that room")
+    }
+}
+
+/// An empty payload object.
+#[derive(Serialize)]
+pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_echoes_a_valid_id_and_refuses_a_long_one() {
+        let env = parse_envelope(r#"{"type":"PING","id":"a1","payload":{}}"#).unwrap();
+        assert_eq!((env.ty.as_str(), env.id.as_deref()), ("PING", Some("a1")));
+        let long = "x".repeat(65);
+        let err = parse_envelope(&format!(r#"{{"type":"PING","id":"{long}"}}"#)).unwrap_err();
+        assert_eq!(err.id, None);
+        let err = parse_envelope(r#"{"type":"PING","id":7}"#).unwrap_err();
+        assert_eq!(err.id, None);
+    }
+
+    #[test]
+    fn missing_type_keeps_the_id_for_the_error() {
+        let err = parse_envelope(r#"{"id":"k"}"#).unwrap_err();
+        assert_eq!(err.id.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn payload_must_be_an_object() {
+        #[derive(serde::Deserialize)]
+        struct P {}
+        assert!(parse_payload::<P>(None).is_ok());
+        let raw = RawValue::from_string("[1]".into()).unwrap();
+        assert!(parse_payload::<P>(Some(&raw)).is_err());
+    }
+
+    #[test]
+    fn frame_is_a_final_text_frame_with_exact_length() {
+        for len in [0usize, 100, 200, 70_000] {
+            let text = "a".repeat(len);
+            let f = frame("CHAT", None, &serde_json::json!({ "text": text }));
+            assert_eq!(f[0], 0x81);
+            let (head, body) = match f[1] {
+                126 => (4, u16::from_be_bytes([f[2], f[3]]) as usize),
+                127 => (
+                    10,
+                    u64::from_be_bytes(f[2..10].try_into().unwrap()) as usize,
+                ),
+                n => (2, n as usize),
+            };
+            assert_eq!(f.len(), head + body);
+            let v: serde_json::Value = serde_json::from_slice(&f[head..]).unwrap();
+            assert_eq!(v["payload"]["text"].as_str().unwrap().len(), len);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Command-line and environment configuration.
+//!
+//! Every option of the wire contract (section 1) is a flag with an environment
+//! variable twin; the flag wins. Options that belong to later work (database,
+//! Redis, admin, moderation) are parsed here so operators can set them today.
+//! Durations are given in seconds and may be fractional (`0.2`), which lets
+//! tests run with short timers; the contract's integer values are a subset.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// The `duet` command line.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "duet", version, about = "duet: an anonymous 1:1 chat server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands besides the default (run the server).
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve,
+}
+
+/// Server options. Field docs are the `--help` text.
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// Address to bind (HTTP and WebSocket share it).
+    #[arg(long, env = "DUET_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Worker threads (default: number of CPUs).
+    #[arg(long, env = "DUET_WORKERS")]
+    pub workers: Option<usize>,
+    /// Bearer token for /api/admin/*; unset = the admin API answers 404.
+    #[arg(long, env = "DUET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// PostgreSQL URL; unset = in-memory store.
+    #[arg(long, env = "DUET_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis URL; unset = single node.
+    #[arg(long, env = "DUET_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Exact-interest matching window, seconds.
+    #[arg(long, env = "DUET_MATCH_TIER1_SECS", default_value = "10", value_parser = parse_secs)]
+    pub match_tier1_secs: Duration,
+    /// Give up matching after this long and send MATCH_CANCELLED, seconds.
+    #[arg(long, env = "DUET_MATCH_TIMEOUT_SECS", default_value = "30", value_parser = parse_secs)]
+    pub match_timeout_secs: Duration,
+    /// The same two users are not paired again within this, seconds.
+    #[arg(long, env = "DUET_REMATCH_COOLDOWN_SECS", default_value = "600", value_parser = parse_secs)]
+    pub rematch_cooldown_secs: Duration,
+    /// How long a dropped user's room waits for a reconnect, seconds; 0 = end at once.
+    #[arg(long, env = "DUET_RESUME_GRACE_SECS", default_value = "15", value_parser = parse_secs)]
+    pub resume_grace_secs: Duration,
+    /// Close a socket that has not sent AUTH by then (also bounds how long
+    /// one HTTP request may take to arrive), seconds.
+    #[arg(long, env = "DUET_AUTH_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    pub auth_timeout_secs: Duration,
+    /// Server WebSocket ping period, seconds.
+    #[arg(long, env = "DUET_PING_INTERVAL_SECS", default_value = "30", value_parser = parse_secs)]
+    pub ping_interval_secs: Duration,
+    /// Close a socket silent this long (pongs count), seconds.
+    #[arg(long, env = "DUET_IDLE_TIMEOUT_SECS", default_value = "75", value_parser = parse_secs)]
+    pub idle_timeout_secs: Duration,
+    /// Longest chat text, in Unicode scalar values.
+    #[arg(long, env = "DUET_MAX_MESSAGE_CHARS", default_value_t = 2000)]
+    pub max_message_chars: usize,
+    /// Per-user CHAT token bucket refill, per second.
+    #[arg(long, env = "DUET_CHAT_RATE", default_value_t = 10.0)]
+    pub chat_rate: f64,
+    /// Per-user CHAT token bucket size.
+    #[arg(long, env = "DUET_CHAT_BURST", default_value_t = 20)]
+    pub chat_burst: u32,
+    /// Per-user bucket shared by JOIN_QUEUE, LEAVE_QUEUE, NEXT: refill per second.
+    #[arg(long, env = "DUET_QUEUE_RATE", default_value_t = 1.0)]
+    pub queue_rate: f64,
+    /// Per-user queue-command bucket size.
+    #[arg(long, env = "DUET_QUEUE_BURST", default_value_t = 5)]
+    pub queue_burst: u32,
+    /// New identities per client IP per minute.
+    #[arg(long, env = "DUET_REGISTER_PER_MINUTE", default_value_t = 30)]
+    pub register_per_minute: u32,
+    /// Comma list of allowed Origins for WebSocket upgrades.
+    #[arg(long, env = "DUET_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Blocklist file, one word or phrase a line (# comments).
+    #[arg(long, env = "DUET_BLOCKLIST")]
+    pub blocklist: Option<std::path::PathBuf>,
+    /// Persist chat text (otherwise only metadata).
+    #[arg(long, env = "DUET_STORE_MESSAGES")]
+    pub store_messages: bool,
+    /// Reports from distinct users within 24 h that ban a user for 24 h; 0 = off.
+    #[arg(long, env = "DUET_AUTO_BAN_REPORTS", default_value_t = 3)]
+    pub auto_ban_reports: u32,
+}
+
+/// Seconds as a non-negative decimal number.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s:?}"))?;
+    if !v.is_finite() || v < 0.0 || v > 1e9 {
+        return Err(format!("seconds out of range: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl Config {
+    /// Defaults as the contract gives them, bound to an ephemeral loopback
+    /// port: what tests start from.
+    pub fn for_tests() -> Config {
+        let mut c = Config::parse_from(["duet"]);
+        c.listen = "127.0.0.1:0".parse().expect("literal address");
+        c.workers = Some(2);
+        c
+    }
+
+    /// Worker count, resolved.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::parse_from(["duet"]);
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.match_tier1_secs, Duration::from_secs(10));
+        assert_eq!(c.match_timeout_secs, Duration::from_secs(30));
+        assert_eq!(c.resume_grace_secs, Duration::from_secs(15));
+        assert_eq!(c.idle_timeout_secs, Duration::from_secs(75));
+        assert_eq!(c.max_message_chars, 2000);
+        assert_eq!((c.chat_rate, c.chat_burst), (10.0, 20));
+        assert_eq!(c.auto_ban_reports, 3);
+    }
+
+    #[test]
+    fn fractional_seconds_are_accepted_and_negative_refused() {
+        assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("soon").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! One socket's state as the reactor keeps it.
+//!
+//! Kept small on purpose (about 130 bytes): an idle connection owns no
+//! buffer at all. `inbuf` holds only the bytes of an incomplete request or
+//! frame, `out` only bytes the kernel has not taken yet; both are freed as
+//! soon as they empty.
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+
+use mio::net::TcpStream;
+
+use super::frame::WsReader;
+use super::timer::Millis;
+
+/// Output a connection may have pending before it is closed with 1008.
+pub const MAX_PENDING_OUT: usize = 256 * 1024;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading an HTTP request.
+    Http,
+    /// A request went to a worker; read nothing more until it answers, so
+    /// responses leave in request order.
+    HttpAwaiting,
+    /// Upgraded: WebSocket frames both ways.
+    Ws,
+    /// Our last bytes are queued: flush, half-close, then wait (bounded by
+    /// the linger timer) for the peer to close so it reads everything.
+    Closing,
+}
+
+pub struct Connection {
+    pub sock: TcpStream,
+    /// Matches `ConnId::generation` of ids issued for this occupant.
+    pub generation: u32,
+    pub phase: Phase,
+    /// Was upgraded: the workers know it and must get one `Closed`.
+    pub upgraded: bool,
+    /// The workers were told it closed.
+    pub notified: bool,
+    /// Listed in the reactor's `dirty` list (has output to flush).
+    pub dirty: bool,
+    /// Stopped reading because a worker queue was full.
+    pub paused: bool,
+    /// Closing started by the peer (its close frame or EOF arrived).
+    pub peer_closed: bool,
+    /// Write side shut down after the final flush.
+    pub write_shut: bool,
+    /// HTTP: when the current request began. WebSocket: last frame received.
+    pub since: Millis,
+    pub peer: IpAddr,
+    /// Unconsumed input (an incomplete request or frame); empty when idle.
+    pub inbuf: Vec<u8>,
+    /// Pending output and how much of it was written.
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    pub ws: WsReader,
+}
+
+/// Result of trying to write pending output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    Done,
+    WouldBlock,
+    Failed,
+}
+
+impl Connection {
+    pub fn new(sock: TcpStream, generation: u32, peer: IpAddr, now: Millis) -> Connection {
+        Connection {
+            sock,
+            generation,
+            phase: Phase::Http,
+            upgraded: false,
+            notified: false,
+            dirty: false,
+            paused: false,
+            peer_closed: false,
+            write_shut: false,
+            since: now,
+            peer,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            ws: WsReader::default(),
+        }
+    }
+
+    pub fn pending_out(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Queues bytes; takes the buffer over when nothing is pending.
+    pub fn queue(&mut self, bytes: Vec<u8>) {
+        if self.pending_out() == 0 {
+            self.out = bytes;
+            self.out_pos = 0;
+        } else {
+            self.out.extend_from_slice(&bytes);
+        }
+    }
+
+    pub fn queue_slice(&mut self, bytes: &[u8]) {
+        if self.pending_out() == 0 {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Writes as much pending output as the kernel takes.
+    pub fn flush(&mut self) -> Flush {
+        while self.out_pos < self.out.len() {
+            match self.sock.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Flush::Failed,
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Flush::Failed,
+            }
+        }
+        // Idle connections hold no output buffer.
+        self.out = Vec::new();
+        self.out_pos = 0;
+        Flush::Done
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.sock.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+}

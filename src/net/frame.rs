@@ -1,0 +1,305 @@
+//! WebSocket framing (RFC 6455) without a `WebSocket` object per connection.
+//!
+//! Headers are parsed with tungstenite's `FrameHeader::parse`; everything a
+//! server must enforce on top of it lives here: client frames are masked, no
+//! RSV bits (no extension is negotiated), control frames are final and at
+//! most 125 bytes, and a message announced or assembled beyond the message
+//! limit is refused before a byte of it is buffered. Server frames are final
+//! and unmasked. The decoder keeps state only while a fragmented message is
+//! being assembled, so an idle connection costs one null pointer here.
+
+use std::io::Cursor;
+
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// Largest message (one frame or the sum of its fragments), in bytes.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// RFC 6455 5.5: control frames carry at most 125 payload bytes.
+const MAX_CONTROL: u64 = 125;
+
+/// Why a connection must be closed; each variant names its close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// 1002: the peer broke the framing rules.
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    /// 1007: a text message or close reason is not UTF-8.
+    #[error("invalid UTF-8 in a text message")]
+    BadUtf8,
+    /// 1009: the message exceeds [`MAX_MESSAGE`].
+    #[error("message too big")]
+    TooBig,
+}
+
+impl FrameError {
+    pub fn close_code(self) -> u16 {
+        match self {
+            FrameError::Protocol(_) => 1002,
+            FrameError::BadUtf8 => 1007,
+            FrameError::TooBig => 1009,
+        }
+    }
+}
+
+/// One decoded event, borrowing from the input buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WsEvent<'a> {
+    /// A complete text message, UTF-8 checked.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    Ping(&'a [u8]),
+    Pong,
+    /// The peer's close: the code to echo back (1000 when it sent none).
+    Close(u16),
+}
+
+/// Why [`WsReader::decode`] stopped before the end of its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The rest is an incomplete frame; keep it and read more.
+    Incomplete,
+    /// A complete message is next but the budget is spent; retry later
+    /// with the same bytes (nothing of that frame was consumed).
+    Budget,
+    /// A close frame was handled; ignore what follows.
+    Closed,
+    /// The callback asked to stop (it is closing the connection).
+    Halted,
+}
+
+/// A fragmented message being assembled.
+#[derive(Debug)]
+struct Partial {
+    /// Text or binary: fixed by the first fragment.
+    text: bool,
+    /// Unmasked payload so far; never longer than [`MAX_MESSAGE`].
+    bytes: Vec<u8>,
+}
+
+/// Per-connection decoder state.
+#[derive(Debug, Default)]
+pub struct WsReader {
+    /// Only `Some` between the first and last fragment of a message.
+    partial: Option<Box<Partial>>,
+}
+
+/// XOR `buf` with the repeating 4-byte `mask`, eight bytes at a time.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+/// Close codes a peer may send (RFC 6455 7.4): 1004-1006 and 1015 are
+/// reserved for local use, 1012-2999 are unassigned.
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+}
+
+impl WsReader {
+    /// True while a fragmented message is buffered (it holds memory).
+    pub fn is_assembling(&self) -> bool {
+        self.partial.is_some()
+    }
+
+    /// Decodes frames from `buf` (unmasking it in place), calling `on` for
+    /// each event; `on` returns false to stop right after that event.
+    /// At most `budget` complete data messages are emitted.
+    /// Returns the number of bytes consumed and why decoding stopped.
+    pub fn decode(
+        &mut self,
+        buf: &mut [u8],
+        mut budget: usize,
+        on: &mut dyn FnMut(WsEvent<'_>) -> bool,
+    ) -> Result<(usize, Stop), FrameError> {
+        let mut pos = 0;
+        loop {
+            let mut cursor = Cursor::new(&buf[pos..]);
+            let (head, len) = match FrameHeader::parse(&mut cursor) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => return Ok((pos, Stop::Incomplete)),
+                Err(_) => return Err(FrameError::Protocol("reserved opcode")),
+            };
+            let head_len = cursor.position() as usize;
+            let control = matches!(head.opcode, OpCode::Control(_));
+            if head.rsv1 || head.rsv2 || head.rsv3 {
+                return Err(FrameError::Protocol("reserved bits set"));
+            }
+            let Some(mask) = head.mask else {
+                return Err(FrameError::Protocol("client frame not masked"));
+            };
+            if control && (len > MAX_CONTROL || !head.is_final) {
+                return Err(FrameError::Protocol("bad control frame"));
+            }
+            let assembled = self.partial.as_ref().map_or(0, |p| p.bytes.len());
+            if !control && len.saturating_add(assembled as u64) > MAX_MESSAGE as u64 {
+                return Err(FrameError::TooBig);
+            }
+            let len = len as usize;
+            if buf.len() - pos - head_len < len {
+                return Ok((pos, Stop::Incomplete));
+            }
+            let completes = !control && head.is_final;
+            if completes && budget == 0 {
+                return Ok((pos, Stop::Budget));
+            }
+            let start = pos + head_len;
+            let payload = &mut buf[start..start + len];
+            apply_mask(payload, mask);
+            pos = start + len;
+            let go_on = match head.opcode {
+                OpCode::Control(Control::Ping) => on(WsEvent::Ping(payload)),
+                OpCode::Control(Control::Pong) => on(WsEvent::Pong),
+                OpCode::Control(Control::Close) => {
+                    on(WsEvent::Close(close_reply(payload)?));
+                    return Ok((pos, Stop::Closed));
+                }
+                OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
+                    return Err(FrameError::Protocol("reserved opcode"));
+                }
+                OpCode::Data(data) => {
+                    if completes {
+                        budget -= 1;
+                    }
+                    self.data_frame(data, head.is_final, payload, on)?
+                }
+            };
+            if !go_on {
+                return Ok((pos, Stop::Halted));
+            }
+        }
+    }
+
+    fn data_frame(
+        &mut self,
+        data: Data,
+        fin: bool,
+        payload: &[u8],
+        on: &mut dyn FnMut(WsEvent<'_>) -> bool,
+    ) -> Result<bool, FrameError> {
+        match (data, self.partial.as_mut()) {
+            (Data::Continue, None) => Err(FrameError::Protocol("continuation without a start")),
+            (Data::Text | Data::Binary, Some(_)) => {
+                Err(FrameError::Protocol("new message inside a fragmented one"))
+            }
+            (Data::Text | Data::Binary, None) if fin => emit(data == Data::Text, payload, on),
+            (Data::Text | Data::Binary, None) => {
+                let bytes = payload.to_vec();
+                self.partial = Some(Box::new(Partial {
+                    text: data == Data::Text,
+                    bytes,
+                }));
+                Ok(true)
+            }
+            (Data::Continue, Some(partial)) => {
+                partial.bytes.extend_from_slice(payload);
+                if !fin {
+                    return Ok(true);
+                }
+                let done = self.partial.take().expect("matched Some above");
+                emit(done.text, &done.bytes, on)
+            }
+            (Data::Reserved(_), _) => Err(FrameError::Protocol("reserved opcode")),
+        }
+    }
+}
+
+fn emit(
+    text: bool,
+    payload: &[u8],
+    on: &mut dyn FnMut(WsEvent<'_>) -> bool,
+) -> Result<bool, FrameError> {
+    if text {
+        let s = std::str::from_utf8(payload).map_err(|_| FrameError::BadUtf8)?;
+        Ok(on(WsEvent::Text(s)))
+    } else {
+        Ok(on(WsEvent::Binary(payload)))
+    }
+}
+
+/// The close code to echo for a received close payload, or why it is bad.
+fn close_reply(payload: &[u8]) -> Result<u16, FrameError> {
+    match payload {
+        [] => Ok(1000),
+        [_] => Err(FrameError::Protocol("one-byte close payload")),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !valid_close_code(code) {
+                return Err(FrameError::Protocol("invalid close code"));
+            }
+            std::str::from_utf8(reason).map_err(|_| FrameError::BadUtf8)?;
+            Ok(code)
+        }
+    }
+}
+
+/// Appends one final, unmasked server frame to `out`.
+pub fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    let head = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    // Writing into a Vec cannot fail.
+    let _ = head.format(payload.len() as u64, out);
+    out.extend_from_slice(payload);
+}
+
+/// A complete text frame holding `json`, built in one allocation: the JSON
+/// is written after a 10-byte gap, then the header is placed just before it.
+pub struct TextFrameBuilder {
+    buf: Vec<u8>,
+}
+
+const GAP: usize = 10;
+
+impl TextFrameBuilder {
+    pub fn new(capacity: usize) -> TextFrameBuilder {
+        let mut buf = Vec::with_capacity(GAP + capacity);
+        buf.resize(GAP, 0);
+        TextFrameBuilder { buf }
+    }
+
+    /// Where the payload goes.
+    pub fn body(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let len = self.buf.len() - GAP;
+        let mut head = [0u8; GAP];
+        let head_len = {
+            let mut w = &mut head[..];
+            let h = FrameHeader {
+                opcode: OpCode::Data(Data::Text),
+                ..FrameHeader::default()
+            };
+            let _ = h.format(len as u64, &mut w);
+            GAP - w.len()
+        };
+        let start = GAP - head_len;
+        self.buf[start..GAP].copy_from_slice(&head[..head_len]);
+        self.buf.drain(..start);
+        self.buf
+    }
+}
+
+/// A close frame with `code` and a short reason.
+pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(MAX_CONTROL as usize - 2)]);
+    let mut out = Vec::with_capacity(4 + payload.len());
+    encode(&mut out, OpCode::Control(Control::Close), &payload);
+    out
+}

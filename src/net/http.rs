@@ -1,0 +1,286 @@
+//! HTTP/1.1 request parsing and response writing, on the reactor's buffers.
+//!
+//! Requests are parsed with httparse from the connection's bytes; nothing is
+//! copied until a request is complete. Bounds: the request line and headers
+//! at most [`MAX_HEAD`] bytes (else 431), a body at most [`MAX_BODY`] bytes
+//! (else 413), and bodies only by `Content-Length` (chunked is refused with
+//! 400, which no client of this API needs).
+
+use std::fmt::Write as _;
+
+/// Request line + headers, bytes.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Request body, bytes.
+pub const MAX_BODY: usize = 16 * 1024;
+/// Headers per request; more is treated like oversized headers.
+const MAX_HEADERS: usize = 48;
+
+/// The request methods duet routes on; anything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+    Head,
+    Options,
+    Put,
+    Patch,
+    Other,
+}
+
+/// One parsed request, owning only what routing and handlers need.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: Option<Method>,
+    /// Path without the query string.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// The `Authorization: Bearer` token, if any.
+    pub bearer: Option<String>,
+    /// `Origin`, if any (checked on upgrades).
+    pub origin: Option<String>,
+    /// `Sec-WebSocket-Key`, present on an upgrade.
+    pub ws_key: Option<String>,
+    /// `Upgrade: websocket` and `Connection: upgrade` were both sent.
+    pub wants_upgrade: bool,
+    /// `Sec-WebSocket-Version` value.
+    pub ws_version: Option<String>,
+    /// The client asked to close after this request (or spoke HTTP/1.0).
+    pub close: bool,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn method(&self) -> Method {
+        self.method.unwrap_or(Method::Other)
+    }
+}
+
+/// A request that cannot be served; each names its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("malformed request: {0}")]
+    Bad(&'static str),
+    #[error("request headers exceed 8 KiB")]
+    HeadersTooLarge,
+    #[error("request body exceeds 16 KiB")]
+    BodyTooLarge,
+}
+
+impl HttpError {
+    pub fn status(self) -> u16 {
+        match self {
+            HttpError::Bad(_) => 400,
+            HttpError::HeadersTooLarge => 431,
+            HttpError::BodyTooLarge => 413,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            HttpError::Bad(_) => "BAD_REQUEST",
+            HttpError::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            HttpError::BodyTooLarge => "PAYLOAD_TOO_LARGE",
+        }
+    }
+}
+
+/// Outcome of parsing the start of a buffer.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Need more bytes.
+    Incomplete,
+    /// A whole request and how many bytes it used.
+    Complete(Box<Request>, usize),
+}
+
+fn method_of(m: &str) -> Method {
+    match m {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "DELETE" => Method::Delete,
+        "HEAD" => Method::Head,
+        "OPTIONS" => Method::Options,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        _ => Method::Other,
+    }
+}
+
+fn has_token(value: &str, token: &str) -> bool {
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Parses one request from the start of `buf`.
+pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Err(HttpError::HeadersTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Incomplete),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadersTooLarge),
+        Err(_) => return Err(HttpError::Bad("unparsable request")),
+    };
+    if head_len > MAX_HEAD {
+        return Err(HttpError::HeadersTooLarge);
+    }
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut out = Request {
+        method: Some(method_of(req.method.unwrap_or(""))),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        close: req.version == Some(0),
+        ..Request::default()
+    };
+    let mut content_length: Option<usize> = None;
+    let (mut upgrade, mut connection_upgrade) = (false, false);
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value).map_err(|_| HttpError::Bad("non-UTF-8 header"))?;
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = value
+                .trim()
+                .parse()
+                .map_err(|_| HttpError::Bad("bad Content-Length"))?;
+            if content_length.is_some_and(|m| m != n) {
+                return Err(HttpError::Bad("conflicting Content-Length"));
+            }
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(HttpError::Bad(
+                "Transfer-Encoding is not supported; send Content-Length",
+            ));
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection_upgrade |= has_token(value, "upgrade");
+            if has_token(value, "close") {
+                out.close = true;
+            } else if has_token(value, "keep-alive") {
+                out.close = false;
+            }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            upgrade |= has_token(value, "websocket");
+        } else if name.eq_ignore_ascii_case("authorization") {
+            let v = value.trim();
+            if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+                out.bearer = Some(v[7..].trim().to_owned());
+            }
+        } else if name.eq_ignore_ascii_case("origin") {
+            out.origin = Some(value.trim().to_owned());
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            out.ws_key = Some(value.trim().to_owned());
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            out.ws_version = Some(value.trim().to_owned());
+        }
+    }
+    out.wants_upgrade = upgrade && connection_upgrade;
+    let body_len = content_length.unwrap_or(0);
+    if body_len > MAX_BODY {
+        return Err(HttpError::BodyTooLarge);
+    }
+    if buf.len() - head_len < body_len {
+        return Ok(Parsed::Incomplete);
+    }
+    out.body = buf[head_len..head_len + body_len].to_vec();
+    Ok(Parsed::Complete(Box::new(out), head_len + body_len))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+/// A response ready for the socket.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Extra header lines, each `Name: value` without CRLF.
+    pub headers: Vec<String>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            content_type: "application/json",
+            body,
+        }
+    }
+
+    /// The contract's error shape: `{"error":{"code":..,"message":..}}`.
+    pub fn error(status: u16, code: &str, message: &str) -> Response {
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        Response::json(status, body.to_string().into_bytes())
+    }
+
+    pub fn no_content() -> Response {
+        Response {
+            status: 204,
+            headers: Vec::new(),
+            content_type: "",
+            body: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, line: String) -> Response {
+        self.headers.push(line);
+        self
+    }
+
+    /// Serializes the response; `close` adds `Connection: close`.
+    pub fn to_bytes(&self, close: bool) -> Vec<u8> {
+        let mut head = String::with_capacity(160);
+        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        if !self.content_type.is_empty() {
+            let _ = write!(head, "Content-Type: {}\r\n", self.content_type);
+        }
+        if self.status != 204 {
+            let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+        }
+        for h in &self.headers {
+            head.push_str(h);
+            head.push_str("\r\n");
+        }
+        head.push_str(if close {
+            "Connection: close\r\n\r\n"
+        } else {
+            "Connection: keep-alive\r\n\r\n"
+        });
+        let mut out = head.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// The 101 answer to a valid upgrade request.
+pub fn switching_protocols(ws_key: &str) -> Vec<u8> {
+    let accept = tungstenite::handshake::derive_accept_key(ws_key.as_bytes());
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    )
+    .into_bytes()
+}

@@ -1,0 +1,144 @@
+//! The reactor's HTTP phase: parse a request, answer health and upgrades
+//! itself, pass the rest to a worker and wait for its answer.
+
+use std::sync::atomic::Ordering;
+
+use super::conn::Phase;
+use super::http::{self, HttpError, Method, Parsed, Request, Response};
+use super::id::ConnId;
+use super::reactor::Reactor;
+use crate::app::command::{Command, worker_for};
+
+/// The path of the WebSocket endpoint.
+pub const WS_PATH: &str = "/ws/chat";
+
+impl Reactor {
+    /// Parses one request; returns (bytes used, whether to go on).
+    pub(super) fn on_http_bytes(&mut self, slot: usize, buf: &mut [u8]) -> (usize, bool) {
+        let id = self.id_of(slot);
+        let worker = worker_for(id, self.workers.len());
+        match http::parse(buf) {
+            Ok(Parsed::Incomplete) => (0, false),
+            Err(e) => {
+                self.reply_error(slot, e);
+                (buf.len(), false)
+            }
+            Ok(Parsed::Complete(req, used)) => {
+                if req.path == WS_PATH {
+                    self.upgrade(slot, &req);
+                    return (used, true);
+                }
+                if req.path == "/api/health" {
+                    let resp = match req.method() {
+                        Method::Get | Method::Head => self.health(),
+                        _ => Response::error(405, "METHOD_NOT_ALLOWED", "use GET")
+                            .header("Allow: GET".into()),
+                    };
+                    self.respond(slot, &resp, req.close);
+                    return (used, true);
+                }
+                if self.budget(worker) == 0 {
+                    // Leave the request unconsumed and retry when there is room.
+                    self.conns[slot].paused = true;
+                    self.again.push(id);
+                    return (0, false);
+                }
+                let peer = self.conns[slot].peer;
+                let _ = self.workers[worker].try_send(Command::Http {
+                    conn: id,
+                    peer,
+                    req,
+                });
+                self.conns[slot].phase = Phase::HttpAwaiting;
+                (used, false)
+            }
+        }
+    }
+
+    fn health(&self) -> Response {
+        let draining = self.state.draining.load(Ordering::Acquire);
+        let body = serde_json::json!({
+            "status": if draining { "draining" } else { "ok" },
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptimeSeconds": self.clock.now() / 1000,
+        });
+        Response::json(
+            if draining { 503 } else { 200 },
+            body.to_string().into_bytes(),
+        )
+    }
+
+    fn reply_error(&mut self, slot: usize, e: HttpError) {
+        let resp = Response::error(e.status(), e.code(), &e.to_string());
+        self.respond(slot, &resp, true);
+    }
+
+    /// Queues a response the reactor made itself.
+    fn respond(&mut self, slot: usize, resp: &Response, close: bool) {
+        let conn = &mut self.conns[slot];
+        conn.queue(resp.to_bytes(close));
+        conn.since = self.clock.now();
+        if close {
+            self.start_closing(slot);
+        } else {
+            self.mark_dirty(slot);
+        }
+    }
+
+    /// Validates an upgrade request and answers 101 or an error.
+    fn upgrade(&mut self, slot: usize, req: &Request) {
+        let refusal = if req.method() != Method::Get {
+            Some(Response::error(405, "METHOD_NOT_ALLOWED", "use GET").header("Allow: GET".into()))
+        } else if !req.wants_upgrade || req.ws_key.is_none() {
+            Some(Response::error(
+                400,
+                "BAD_REQUEST",
+                "expected a WebSocket upgrade request",
+            ))
+        } else if req.ws_version.as_deref() != Some("13") {
+            Some(
+                Response::error(426, "BAD_REQUEST", "unsupported WebSocket version")
+                    .header("Sec-WebSocket-Version: 13".into()),
+            )
+        } else if let Some(origin) = &req.origin
+            && !self.cfg.allowed_origins.is_empty()
+            && !self.cfg.allowed_origins.iter().any(|o| o == origin)
+        {
+            Some(Response::error(403, "FORBIDDEN", "origin not allowed"))
+        } else {
+            None
+        };
+        match (refusal, req.ws_key.as_deref()) {
+            (None, Some(key)) => {
+                self.conns[slot].queue(http::switching_protocols(key));
+                self.mark_dirty(slot);
+                self.enter_ws(slot);
+            }
+            (refusal, _) => {
+                let resp =
+                    refusal.unwrap_or_else(|| Response::error(400, "BAD_REQUEST", "bad upgrade"));
+                self.respond(slot, &resp, req.close);
+            }
+        }
+    }
+
+    /// A worker's answer to the request this connection is waiting on.
+    pub(super) fn http_reply(&mut self, id: ConnId, bytes: Vec<u8>, close: bool) {
+        let now = self.clock.now();
+        let Some(conn) = self.live(id) else { return };
+        if conn.phase != Phase::HttpAwaiting {
+            return;
+        }
+        conn.queue(bytes);
+        let slot = id.slot as usize;
+        if close || conn.peer_closed {
+            self.start_closing(slot);
+        } else {
+            conn.phase = Phase::Http;
+            conn.since = now;
+            self.mark_dirty(slot);
+            // Pipelined bytes may be waiting in `inbuf` or in the socket.
+            self.again.push(id);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Sockets: the reactor and everything it needs to speak HTTP/1.1 and
+//! WebSocket on one port. Nothing here knows what a chat is.
+
+pub mod conn;
+pub mod frame;
+pub mod http;
+mod http_phase;
+pub mod id;
+pub mod reactor;
+pub mod timer;
+mod ws_phase;
+
+pub use http_phase::WS_PATH;

@@ -1,0 +1,543 @@
+//! The reactor: one thread, one `mio::Poll`, every socket.
+//!
+//! It accepts, reads into one scratch buffer, decodes HTTP and WebSocket
+//! frames, answers what needs no shared state (health, ping, close), hands
+//! everything else to the workers as commands, and writes what the workers
+//! queue for each socket. It never blocks and never runs business logic.
+//!
+//! Invariants:
+//! - a connection's commands go to one worker, in the order they arrived;
+//! - a worker queue is never overfilled: before a message is consumed from
+//!   the input the reactor checks there is room, else it stops reading that
+//!   socket (`paused`) and retries each tick, so memory stays bounded;
+//! - `Closed` reaches the workers exactly once per upgraded connection;
+//! - anything addressed to a `ConnId` whose generation no longer matches
+//!   its slot is dropped.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use log::{debug, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::conn::{Connection, Flush, Phase};
+use super::id::ConnId;
+use super::timer::{Clock, Millis, Timers};
+use crate::app::command::{AppTimer, Command, worker_for};
+use crate::app::outbox::{Inbox, Out};
+use crate::server::ServerState;
+
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
+/// One read's worth; also the most a single read adds to a connection.
+const SCRATCH: usize = 64 * 1024;
+/// Reads per readiness event before other sockets get their turn.
+const READS_PER_TURN: usize = 8;
+/// Worker replies applied per tick before sockets are polled again.
+const OUT_PER_TICK: usize = 32 * 1024;
+/// How long to wait before accepting again after running out of descriptors.
+const ACCEPT_RETRY_MS: Millis = 100;
+
+/// Reactor settings, resolved to milliseconds.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub auth_timeout: Millis,
+    pub ping_interval: Millis,
+    pub idle_timeout: Millis,
+    /// Bound on waiting for the peer after our final bytes.
+    pub linger: Millis,
+    pub allowed_origins: Vec<String>,
+    /// Open connections at most (below the descriptor limit).
+    pub max_conns: usize,
+}
+
+/// Reactor timers; each is checked for staleness when it fires.
+#[derive(Debug)]
+pub enum Timer {
+    /// Request deadline (HTTP) or ping/idle check (WebSocket); `ws` says
+    /// which phase scheduled it, so the HTTP chain dies at the upgrade.
+    Heartbeat {
+        conn: ConnId,
+        ws: bool,
+    },
+    Auth(ConnId),
+    Linger(ConnId),
+    App(AppTimer),
+    ResumeAccept,
+}
+
+pub struct Reactor {
+    pub(super) poll: Poll,
+    pub(super) listener: TcpListener,
+    pub(super) conns: Slab<Connection>,
+    /// Bumped per accept; the generation of the next connection.
+    pub(super) next_generation: u32,
+    pub(super) timers: Timers<Timer>,
+    pub(super) clock: Clock,
+    pub(super) cfg: NetConfig,
+    /// One bounded queue per worker.
+    pub(super) workers: Vec<Sender<Command>>,
+    /// Commands that must not be lost (Closed, timeouts) when a queue was
+    /// full; at most one per connection plus due timers, retried each tick.
+    pub(super) overflow: VecDeque<(usize, Command)>,
+    pub(super) inbox: Inbox,
+    /// The one read buffer; taken out while a read is processed.
+    pub(super) scratch: Vec<u8>,
+    /// Slots with output to flush this tick.
+    pub(super) dirty: Vec<usize>,
+    /// Connections to process again: paused ones, or ones whose read turn
+    /// ended with data possibly left in the socket.
+    pub(super) again: Vec<ConnId>,
+    pub(super) accept_paused: bool,
+    pub(super) state: Arc<ServerState>,
+}
+
+impl Reactor {
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        cfg: NetConfig,
+        workers: Vec<Sender<Command>>,
+        inbox: Inbox,
+        state: Arc<ServerState>,
+    ) -> io::Result<Reactor> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Reactor {
+            poll,
+            listener,
+            conns: Slab::new(),
+            next_generation: 0,
+            timers: Timers::new(),
+            clock: state.clock,
+            cfg,
+            workers,
+            overflow: VecDeque::new(),
+            inbox,
+            scratch: vec![0; SCRATCH],
+            dirty: Vec::new(),
+            again: Vec::new(),
+            accept_paused: false,
+            state,
+        })
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut backlog = false;
+        while !self.state.stopping.load(Ordering::Acquire) {
+            let timeout = if backlog || !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if !self.overflow.is_empty() {
+                Some(Duration::from_millis(1))
+            } else {
+                self.timers
+                    .next_deadline()
+                    .map(|at| Duration::from_millis(at.saturating_sub(self.clock.now())))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                warn!("poll failed, reactor stops: {e}");
+                break;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(slot) => {
+                        if event.is_writable() {
+                            self.writable(slot);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_turn(slot);
+                        }
+                    }
+                }
+            }
+            backlog = self.drain_outgoing();
+            self.retry_overflow();
+            self.run_again();
+            self.fire_timers();
+            self.flush_dirty();
+        }
+        debug!("reactor stopped with {} connections", self.conns.len());
+    }
+
+    /// The live connection behind `id`, if its generation still matches.
+    pub(super) fn live(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.conns
+            .get_mut(id.slot as usize)
+            .filter(|c| c.generation == id.generation)
+    }
+
+    pub(super) fn id_of(&self, slot: usize) -> ConnId {
+        ConnId::new(slot as u32, self.conns[slot].generation)
+    }
+
+    fn accept(&mut self) {
+        while !self.accept_paused {
+            match self.listener.accept() {
+                Ok((mut sock, addr)) => {
+                    if self.conns.len() >= self.cfg.max_conns {
+                        debug!("connection limit reached; refusing {addr}");
+                        continue;
+                    }
+                    let _ = sock.set_nodelay(true);
+                    let entry = self.conns.vacant_entry();
+                    let slot = entry.key();
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = self
+                        .poll
+                        .registry()
+                        .register(&mut sock, Token(slot), interest)
+                    {
+                        warn!("register failed: {e}");
+                        continue;
+                    }
+                    self.next_generation = self.next_generation.wrapping_add(1);
+                    let now = self.clock.now();
+                    entry.insert(Connection::new(sock, self.next_generation, addr.ip(), now));
+                    let conn = ConnId::new(slot as u32, self.next_generation);
+                    self.timers.schedule(
+                        now + self.cfg.auth_timeout,
+                        Timer::Heartbeat { conn, ws: false },
+                    );
+                    self.state
+                        .metrics
+                        .connections
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // EMFILE and friends: the pending connection stays in the
+                    // backlog; try again shortly instead of spinning on it.
+                    warn!("accept failed ({e}); pausing accepts for {ACCEPT_RETRY_MS} ms");
+                    self.accept_paused = true;
+                    let at = self.clock.now() + ACCEPT_RETRY_MS;
+                    self.timers.schedule(at, Timer::ResumeAccept);
+                }
+            }
+        }
+    }
+
+    fn writable(&mut self, slot: usize) {
+        if self.conns.get(slot).is_some_and(|c| c.pending_out() > 0) {
+            self.flush(slot);
+        }
+    }
+
+    /// Reads until the socket is drained, the turn ends, or the connection
+    /// may not take more input now.
+    pub(super) fn read_turn(&mut self, slot: usize) {
+        for _ in 0..READS_PER_TURN {
+            let mut scratch = mem::take(&mut self.scratch);
+            let Some(conn) = self.conns.get_mut(slot) else {
+                self.scratch = scratch;
+                return;
+            };
+            if conn.paused || conn.phase == Phase::HttpAwaiting {
+                self.scratch = scratch;
+                return;
+            }
+            let result = conn.read(&mut scratch);
+            match result {
+                Ok(0) => {
+                    self.scratch = scratch;
+                    self.peer_eof(slot);
+                    return;
+                }
+                Ok(n) => {
+                    self.consume(slot, &mut scratch[..n]);
+                    self.scratch = scratch;
+                }
+                Err(e) => {
+                    self.scratch = scratch;
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        self.remove(slot);
+                    }
+                    return;
+                }
+            }
+        }
+        if self.conns.contains(slot) {
+            let id = self.id_of(slot);
+            self.again.push(id);
+        }
+    }
+
+    /// Feeds freshly read bytes through the connection's phase handlers,
+    /// keeping only an unconsumed tail.
+    fn consume(&mut self, slot: usize, fresh: &mut [u8]) {
+        let generation = self.conns[slot].generation;
+        if self.conns[slot].phase == Phase::Ws {
+            self.conns[slot].since = self.clock.now();
+        }
+        if self.conns[slot].inbuf.is_empty() {
+            let used = self.process(slot, fresh);
+            if let Some(conn) = self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.generation == generation)
+                && used < fresh.len()
+            {
+                conn.inbuf.extend_from_slice(&fresh[used..]);
+            }
+        } else {
+            self.conns[slot].inbuf.extend_from_slice(fresh);
+            self.process_inbuf(slot);
+        }
+    }
+
+    /// Processes the bytes a connection kept, e.g. after a pause.
+    pub(super) fn process_inbuf(&mut self, slot: usize) {
+        let generation = self.conns[slot].generation;
+        let mut buf = mem::take(&mut self.conns[slot].inbuf);
+        let used = self.process(slot, &mut buf);
+        if let Some(conn) = self
+            .conns
+            .get_mut(slot)
+            .filter(|c| c.generation == generation)
+            && used < buf.len()
+        {
+            buf.drain(..used);
+            conn.inbuf = buf;
+        }
+    }
+
+    /// Runs the phase handlers over `buf` until it is used up or a phase
+    /// cannot go on; returns the bytes consumed.
+    fn process(&mut self, slot: usize, buf: &mut [u8]) -> usize {
+        let mut pos = 0;
+        while pos < buf.len() {
+            let Some(conn) = self.conns.get(slot) else {
+                return buf.len();
+            };
+            let (used, more) = match conn.phase {
+                Phase::Http => self.on_http_bytes(slot, &mut buf[pos..]),
+                Phase::Ws => self.on_ws_bytes(slot, &mut buf[pos..]),
+                Phase::Closing => self.on_closing_bytes(slot, &mut buf[pos..]),
+                Phase::HttpAwaiting => (0, false),
+            };
+            pos += used;
+            if !more {
+                break;
+            }
+        }
+        pos
+    }
+
+    fn peer_eof(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        match conn.phase {
+            Phase::HttpAwaiting | Phase::Closing => {
+                conn.peer_closed = true;
+                self.finish_close(slot);
+            }
+            Phase::Http | Phase::Ws => self.remove(slot),
+        }
+    }
+
+    /// Free room in a worker's queue: the message budget for one read.
+    pub(super) fn budget(&self, worker: usize) -> usize {
+        let q = &self.workers[worker];
+        q.capacity().unwrap_or(usize::MAX).saturating_sub(q.len())
+    }
+
+    /// Sends a command that must arrive, parking it if the queue is full.
+    pub(super) fn send_reliably(&mut self, worker: usize, cmd: Command) {
+        if !self.overflow.is_empty() {
+            self.overflow.push_back((worker, cmd));
+            return;
+        }
+        match self.workers[worker].try_send(cmd) {
+            Ok(()) => {}
+            Err(TrySendError::Full(cmd)) => self.overflow.push_back((worker, cmd)),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    fn retry_overflow(&mut self) {
+        while let Some((worker, cmd)) = self.overflow.pop_front() {
+            match self.workers[worker].try_send(cmd) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(cmd)) => {
+                    self.overflow.push_front((worker, cmd));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies worker output; true when more is waiting.
+    fn drain_outgoing(&mut self) -> bool {
+        self.inbox.armed.store(false, Ordering::Release);
+        for _ in 0..OUT_PER_TICK {
+            match self.inbox.rx.try_recv() {
+                Ok(out) => self.apply(out),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    fn apply(&mut self, out: Out) {
+        match out {
+            Out::Frame { conn, bytes } => self.queue_frame(conn, bytes),
+            Out::Close { conn, code, reason } => {
+                if self.live(conn).is_some_and(|c| c.phase == Phase::Ws) {
+                    self.close_ws(conn.slot as usize, code, reason);
+                }
+            }
+            Out::Http { conn, bytes, close } => self.http_reply(conn, bytes, close),
+            Out::Timer { at, timer } => self.timers.schedule(at, Timer::App(timer)),
+        }
+    }
+
+    fn run_again(&mut self) {
+        for id in mem::take(&mut self.again) {
+            let slot = id.slot as usize;
+            let Some(paused) = self.live(id).map(|c| c.paused) else {
+                continue;
+            };
+            if paused {
+                let worker = worker_for(id, self.workers.len());
+                if self.budget(worker) == 0 {
+                    self.again.push(id);
+                    continue;
+                }
+                self.conns[slot].paused = false;
+            }
+            if !self.conns[slot].inbuf.is_empty() {
+                self.process_inbuf(slot);
+            }
+            if self.live(id).is_some_and(|c| !c.paused) {
+                self.read_turn(slot);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.clock.now();
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Heartbeat { conn, ws } => self.heartbeat(conn, ws, now),
+                Timer::Auth(conn) => {
+                    if self.live(conn).is_some_and(|c| c.phase == Phase::Ws) {
+                        let worker = worker_for(conn, self.workers.len());
+                        self.send_reliably(worker, Command::AuthTimeout { conn });
+                    }
+                }
+                Timer::Linger(conn) => {
+                    if self.live(conn).is_some() {
+                        self.remove(conn.slot as usize);
+                    }
+                }
+                Timer::App(timer) => {
+                    let worker = (timer.shard_key() % self.workers.len() as u64) as usize;
+                    self.send_reliably(worker, Command::Timer(timer));
+                }
+                Timer::ResumeAccept => {
+                    self.accept_paused = false;
+                    self.accept();
+                }
+            }
+        }
+    }
+
+    pub(super) fn mark_dirty(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        for slot in mem::take(&mut self.dirty) {
+            if let Some(conn) = self.conns.get_mut(slot) {
+                conn.dirty = false;
+                self.flush(slot);
+            }
+        }
+    }
+
+    /// Writes pending output; finishes a close once everything is out.
+    pub(super) fn flush(&mut self, slot: usize) {
+        match self.conns[slot].flush() {
+            Flush::Done => {
+                if self.conns[slot].phase == Phase::Closing {
+                    self.finish_close(slot);
+                }
+            }
+            Flush::WouldBlock => {}
+            Flush::Failed => self.remove(slot),
+        }
+    }
+
+    /// Starts closing: the final bytes are already queued.
+    pub(super) fn start_closing(&mut self, slot: usize) {
+        self.notify_closed(slot);
+        let conn = &mut self.conns[slot];
+        conn.phase = Phase::Closing;
+        conn.paused = false;
+        let id = ConnId::new(slot as u32, conn.generation);
+        self.timers
+            .schedule(self.clock.now() + self.cfg.linger, Timer::Linger(id));
+        self.mark_dirty(slot);
+    }
+
+    /// Once output is flushed: half-close, and drop when the peer is done.
+    fn finish_close(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if conn.pending_out() > 0 || conn.phase != Phase::Closing {
+            return;
+        }
+        if !conn.write_shut {
+            conn.write_shut = true;
+            let _ = conn.sock.shutdown(std::net::Shutdown::Write);
+        }
+        if conn.peer_closed {
+            self.remove(slot);
+        }
+    }
+
+    /// Tells the workers an upgraded connection is gone, once.
+    fn notify_closed(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if conn.upgraded && !conn.notified {
+            conn.notified = true;
+            let id = ConnId::new(slot as u32, conn.generation);
+            self.send_reliably(
+                worker_for(id, self.workers.len()),
+                Command::Closed { conn: id },
+            );
+        }
+    }
+
+    pub(super) fn remove(&mut self, slot: usize) {
+        if !self.conns.contains(slot) {
+            return;
+        }
+        self.notify_closed(slot);
+        let mut conn = self.conns.remove(slot);
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        self.state
+            .metrics
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}

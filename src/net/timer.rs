@@ -1,0 +1,137 @@
+//! The one timer structure: a min-heap of deadlines owned by the reactor.
+//!
+//! Every timeout in the server (auth, ping, idle, close linger, match tiers
+//! and timeout, resume grace) is an entry here; there is no thread per timer.
+//! Entries are never cancelled: each carries enough to recognise itself as
+//! stale when it fires (a connection generation, a queue ticket), which keeps
+//! insertion O(log n) and removal free. The number of live entries is bounded
+//! by a small constant per connection plus what rate-limited commands can
+//! create within one timeout period.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// Milliseconds since the server's start; u64 never wraps in practice.
+pub type Millis = u64;
+
+/// Monotonic clock anchored at server start, shared by reactor and workers.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.start.elapsed().as_millis() as Millis
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// A heap entry; ordering uses only (deadline, seq) so `T` needs no `Ord`.
+struct Entry<T> {
+    at: Millis,
+    /// Insertion order, so equal deadlines fire first-in first-out.
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Deadlines in firing order.
+pub struct Timers<T> {
+    heap: BinaryHeap<Reverse<Entry<T>>>,
+    seq: u64,
+}
+
+impl<T> Timers<T> {
+    pub fn new() -> Timers<T> {
+        Timers {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    pub fn schedule(&mut self, at: Millis, item: T) {
+        self.seq += 1;
+        self.heap.push(Reverse(Entry {
+            at,
+            seq: self.seq,
+            item,
+        }));
+    }
+
+    /// The earliest deadline, if any: how long the reactor may sleep.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.heap.peek().map(|e| e.0.at)
+    }
+
+    /// Removes and returns one entry due at or before `now`.
+    pub fn pop_due(&mut self, now: Millis) -> Option<T> {
+        if self.heap.peek()?.0.at <= now {
+            self.heap.pop().map(|e| e.0.item)
+        } else {
+            None
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+impl<T> Default for Timers<T> {
+    fn default() -> Self {
+        Timers::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_in_deadline_order_then_insertion_order() {
+        let mut t = Timers::new();
+        t.schedule(30, "c");
+        t.schedule(10, "a");
+        t.schedule(10, "b");
+        assert_eq!(t.next_deadline(), Some(10));
+        assert_eq!(t.pop_due(5), None);
+        assert_eq!(t.pop_due(10), Some("a"));
+        assert_eq!(t.pop_due(10), Some("b"));
+        assert_eq!(t.pop_due(29), None);
+        assert_eq!(t.pop_due(100), Some("c"));
+        assert!(t.is_empty());
+    }
+}

@@ -1,0 +1,184 @@
+//! The reactor's WebSocket phase: frames in, commands out, control frames
+//! answered on the spot, output bounded, heartbeats and closes.
+
+use tungstenite::protocol::frame::coding::{Control, OpCode};
+
+use super::conn::{MAX_PENDING_OUT, Phase};
+use super::frame::{self, Stop, WsEvent};
+use super::id::ConnId;
+use super::reactor::{Reactor, Timer};
+use super::timer::Millis;
+use crate::app::command::{Command, worker_for};
+
+/// Sent before closing a connection that went silent (contract section 3).
+const SESSION_ENDED_IDLE: &str = r#"{"type":"SESSION_ENDED","payload":{"reason":"idle"}}"#;
+
+impl Reactor {
+    /// Called when the 101 response is queued.
+    pub(super) fn enter_ws(&mut self, slot: usize) {
+        let now = self.clock.now();
+        let conn = &mut self.conns[slot];
+        conn.phase = Phase::Ws;
+        conn.upgraded = true;
+        conn.since = now;
+        let id = ConnId::new(slot as u32, conn.generation);
+        self.timers
+            .schedule(now + self.cfg.auth_timeout, Timer::Auth(id));
+        let first = self.cfg.ping_interval.min(self.cfg.idle_timeout);
+        self.timers
+            .schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
+        self.state
+            .metrics
+            .websockets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Decodes frames; returns (bytes used, whether the caller may go on).
+    pub(super) fn on_ws_bytes(&mut self, slot: usize, buf: &mut [u8]) -> (usize, bool) {
+        let id = self.id_of(slot);
+        let worker = worker_for(id, self.workers.len());
+        let budget = self.budget(worker);
+        let Reactor { conns, workers, .. } = self;
+        let conn = &mut conns[slot];
+        let mut replies: Vec<u8> = Vec::new();
+        let mut refuse: Option<(u16, &'static str)> = None;
+        let mut echo_close: Option<u16> = None;
+        let decoded = conn.ws.decode(buf, budget, &mut |event| match event {
+            WsEvent::Text(text) => {
+                // The budget guarantees room: only the reactor sends here.
+                let cmd = Command::Text {
+                    conn: id,
+                    text: text.into(),
+                };
+                let _ = workers[worker].try_send(cmd);
+                true
+            }
+            WsEvent::Binary(_) => {
+                refuse = Some((1003, "binary frames are not accepted"));
+                false
+            }
+            WsEvent::Ping(payload) => {
+                frame::encode(&mut replies, OpCode::Control(Control::Pong), payload);
+                true
+            }
+            WsEvent::Pong => true,
+            WsEvent::Close(code) => {
+                echo_close = Some(code);
+                false
+            }
+        });
+        if !replies.is_empty() {
+            conn.queue_slice(&replies);
+            self.mark_dirty(slot);
+        }
+        match decoded {
+            Ok((used, Stop::Incomplete)) => (used, false),
+            Ok((used, Stop::Budget)) => {
+                self.conns[slot].paused = true;
+                self.again.push(id);
+                (used, false)
+            }
+            Ok((used, Stop::Halted | Stop::Closed)) => {
+                if let Some(code) = echo_close {
+                    self.conns[slot].peer_closed = true;
+                    self.close_ws(slot, code, "");
+                } else if let Some((code, reason)) = refuse {
+                    self.close_ws(slot, code, reason);
+                }
+                (used, true)
+            }
+            Err(e) => {
+                self.close_ws(slot, e.close_code(), "invalid frame");
+                (buf.len(), false)
+            }
+        }
+    }
+
+    /// After our close: discard input, but notice the peer's close frame.
+    pub(super) fn on_closing_bytes(&mut self, slot: usize, buf: &mut [u8]) -> (usize, bool) {
+        let conn = &mut self.conns[slot];
+        if conn.upgraded && !conn.peer_closed {
+            let mut saw_close = false;
+            let decoded = conn.ws.decode(buf, usize::MAX, &mut |event| {
+                saw_close |= matches!(event, WsEvent::Close(_));
+                true
+            });
+            match decoded {
+                Ok((used, Stop::Incomplete)) if !saw_close => return (used, false),
+                _ => conn.peer_closed = true,
+            }
+        }
+        if conn.peer_closed && conn.write_shut {
+            self.remove(slot);
+        }
+        (buf.len(), false)
+    }
+
+    /// Queues a close frame after pending output and starts closing.
+    pub(super) fn close_ws(&mut self, slot: usize, code: u16, reason: &str) {
+        let conn = &mut self.conns[slot];
+        if conn.phase != Phase::Ws {
+            return;
+        }
+        conn.queue(frame::close_frame(code, reason));
+        self.start_closing(slot);
+    }
+
+    /// A worker's frame for a connection: append it, within the bound.
+    pub(super) fn queue_frame(&mut self, id: ConnId, bytes: Vec<u8>) {
+        let Some(conn) = self.live(id) else { return };
+        if conn.phase != Phase::Ws {
+            return;
+        }
+        conn.queue(bytes);
+        let slot = id.slot as usize;
+        if self.conns[slot].pending_out() > MAX_PENDING_OUT {
+            self.close_ws(slot, 1008, "output limit exceeded");
+        } else {
+            self.mark_dirty(slot);
+        }
+    }
+
+    /// Request deadline (HTTP) or ping / idle check (WebSocket).
+    pub(super) fn heartbeat(&mut self, id: ConnId, ws: bool, now: Millis) {
+        let cfg = &self.cfg;
+        let (auth, ping, idle) = (cfg.auth_timeout, cfg.ping_interval, cfg.idle_timeout);
+        let Some(conn) = self.live(id) else { return };
+        let slot = id.slot as usize;
+        let next = match (conn.phase, ws) {
+            (Phase::Http, false) if now >= conn.since + auth => {
+                // Too slow to send a request (or idle keep-alive): drop it.
+                self.remove(slot);
+                return;
+            }
+            (Phase::Http | Phase::HttpAwaiting, false) => conn.since.max(now) + auth,
+            (Phase::Ws, true) => {
+                let silent = now.saturating_sub(conn.since);
+                if silent >= idle {
+                    let mut bytes = Vec::new();
+                    frame::encode(
+                        &mut bytes,
+                        OpCode::Data(tungstenite::protocol::frame::coding::Data::Text),
+                        SESSION_ENDED_IDLE.as_bytes(),
+                    );
+                    conn.queue(bytes);
+                    self.close_ws(slot, 4408, "idle timeout");
+                    return;
+                }
+                if silent >= ping {
+                    let mut bytes = Vec::new();
+                    frame::encode(&mut bytes, OpCode::Control(Control::Ping), b"");
+                    conn.queue(bytes);
+                    let next = (conn.since + idle).min(now + ping);
+                    self.mark_dirty(slot);
+                    next
+                } else {
+                    (conn.since + idle).min(conn.since + ping)
+                }
+            }
+            _ => return,
+        };
+        self.timers
+            .schedule(next, Timer::Heartbeat { conn: id, ws });
+    }
+}

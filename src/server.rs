@@ -1,0 +1,167 @@
+//! Wiring: builds the store, the app, the worker pool and the reactor, and
+//! gives the caller a handle to find the bound address and stop it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+
+use log::info;
+use mio::{Poll, Waker};
+use parking_lot::Mutex;
+
+use crate::app::hub::{Hub, Rules};
+use crate::app::{App, AppConfig, outbox, worker};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::net::reactor::{NetConfig, Reactor, WAKER};
+use crate::net::timer::Clock;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+
+/// State every thread may read: lifecycle flags, clock, counters.
+#[derive(Debug)]
+pub struct ServerState {
+    /// The reactor leaves its loop when set.
+    pub stopping: AtomicBool,
+    /// Health answers 503 `draining` when set.
+    pub draining: AtomicBool,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    waker: Arc<Waker>,
+    reactor: Option<JoinHandle<()>>,
+    /// Kept so it can be inspected (tests) and outlives the threads.
+    pub app: Arc<App>,
+}
+
+/// Descriptors kept back from connections for the listener, logs, etc.
+const FD_RESERVE: usize = 64;
+
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// Raises the open-files soft limit to the hard limit; returns the limit.
+pub fn raise_fd_limit() -> usize {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur as usize
+    }
+}
+
+impl Server {
+    pub fn start(cfg: Config) -> io::Result<Server> {
+        let fds = raise_fd_limit();
+        let max_conns = fds.saturating_sub(FD_RESERVE).max(16);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let listener = mio::net::TcpListener::bind(cfg.listen)?;
+        let addr = listener.local_addr()?;
+        let metrics = Arc::new(Metrics::default());
+        let state = Arc::new(ServerState {
+            stopping: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            clock: Clock::new(),
+            metrics: metrics.clone(),
+        });
+        let (out, inbox) = outbox::channel(waker.clone());
+        let rules = Rules {
+            tier1: ms(cfg.match_tier1_secs),
+            match_timeout: ms(cfg.match_timeout_secs),
+            cooldown: ms(cfg.rematch_cooldown_secs),
+        };
+        let app = Arc::new(App {
+            cfg: AppConfig {
+                max_message_chars: cfg.max_message_chars,
+            },
+            clock: state.clock,
+            store,
+            hub: Mutex::new(Hub::new(rules)),
+            out,
+            metrics,
+        });
+        let workers = cfg.worker_count();
+        let (senders, _handles) = worker::spawn(app.clone(), workers);
+        let net = NetConfig {
+            auth_timeout: ms(cfg.auth_timeout_secs),
+            ping_interval: ms(cfg.ping_interval_secs).max(1),
+            idle_timeout: ms(cfg.idle_timeout_secs).max(1),
+            linger: 2000,
+            allowed_origins: cfg.allowed_origins.clone(),
+            max_conns,
+        };
+        let reactor = Reactor::new(poll, listener, net, senders, inbox, state.clone())?;
+        let handle = thread::Builder::new()
+            .name("duet-reactor".into())
+            .spawn(move || reactor.run())?;
+        info!(
+            "duet listening on {addr} with {workers} workers; up to {max_conns} connections (open-files limit {fds})"
+        );
+        Ok(Server {
+            addr,
+            state,
+            waker,
+            reactor: Some(handle),
+            app,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &ServerState {
+        &self.state
+    }
+
+    /// Blocks until the reactor stops.
+    pub fn join(mut self) {
+        if let Some(h) = self.reactor.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Stops the reactor (closing every socket) and waits for it. Workers
+    /// end once the reactor's queues to them are dropped.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        self.state.stopping.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if let Some(h) = self.reactor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}

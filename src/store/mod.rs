@@ -1,0 +1,153 @@
+//! Durable identities behind a narrow trait.
+//!
+//! The store knows users: who they are (id, profile) and how they prove it
+//! (the SHA-256 of their token; the token itself is never kept). Live state
+//! (queues, rooms, sockets) is not the store's business; it lives in the
+//! hub. The in-memory store is the default; a PostgreSQL one implements the
+//! same trait. Calls may block, so only workers call them, never the reactor.
+
+pub mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+/// A user's id: 128 random bits, shown as a UUID.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub u128);
+
+impl UserId {
+    pub fn random() -> UserId {
+        // Version 4 / variant 1 bits, so it reads as a standard UUID.
+        let raw: u128 = rand::random();
+        UserId((raw & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62))
+    }
+
+    pub fn parse(s: &str) -> Option<UserId> {
+        let hex: String = s.chars().filter(|&c| c != '-').collect();
+        if hex.len() != 32 || s.len() != 36 {
+            return None;
+        }
+        u128::from_str_radix(&hex, 16).ok().map(UserId)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for UserId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The five moods, one byte each (interned: no per-user string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mood {
+    Chill,
+    Fire,
+    Silly,
+    Shy,
+    Random,
+}
+
+impl Mood {
+    pub const ALL: [Mood; 5] = [
+        Mood::Chill,
+        Mood::Fire,
+        Mood::Silly,
+        Mood::Shy,
+        Mood::Random,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mood::Chill => "chill",
+            Mood::Fire => "fire",
+            Mood::Silly => "silly",
+            Mood::Shy => "shy",
+            Mood::Random => "random",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mood> {
+        Mood::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl serde::Serialize for Mood {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// SHA-256 of an auth token.
+pub type TokenHash = [u8; 32];
+
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A fresh token: 256 random bits as 64 hex characters (URL-safe).
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a user chose (or was given) to show strangers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub nickname: Box<str>,
+    pub mood: Mood,
+    pub avatar: Box<str>,
+    /// Normalised: trimmed, lower-case, unique, at most five.
+    pub interests: Box<[Box<str>]>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    pub last_seen_at: u64,
+}
+
+/// A stored identity.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub token_hash: TokenHash,
+    pub profile: Arc<Profile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("user not found")]
+    NotFound,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Identity persistence. Implementations are shared by all workers.
+pub trait Store: Send + Sync {
+    fn insert_user(&self, user: UserRecord) -> Result<(), StoreError>;
+    /// Replaces the profile of an existing user.
+    fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError>;
+    fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError>;
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+    fn user_count(&self) -> usize;
+}
