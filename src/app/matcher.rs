@@ -21,7 +21,6 @@
 //!   the queue: it costs O(|interests| log n) plus the tier-2 waiters sharing
 //!   an interest, plus one `excluded` call per candidate rejected.
 
-use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Debug;
@@ -132,44 +131,20 @@ impl Interner {
     }
 }
 
-/// An index entry. Tickets are unique, so the derived order is ticket order
-/// and `Borrow<u64>` can look entries up by ticket; the user rides along so
-/// walking candidates needs no map lookup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry<K> {
-    ticket: u64,
-    user: K,
-}
-
-impl<K> Borrow<u64> for Entry<K> {
-    fn borrow(&self) -> &u64 {
-        &self.ticket
-    }
-}
-
-/// One queue's indexes, each in ticket (= join = time) order.
-struct Queue<K> {
+/// One queue's indexes. They hold tickets, so each iterates in join (= time)
+/// order, at 8 bytes an entry whatever the size of `K`.
+#[derive(Default)]
+struct Queue {
     /// Every waiter: `len`, and the oldest-first walk for no-interest joiners.
-    order: BTreeSet<Entry<K>>,
+    order: BTreeSet<u64>,
     /// Waiters without interests: eligible for anyone in tier 2, and for each
     /// other in tier 1.
-    bare: BTreeSet<Entry<K>>,
+    bare: BTreeSet<u64>,
     /// Exact (sorted) interest set -> waiters: the tier-1 lookup. A Vec, since
     /// equal sets pair at once and a group only grows through exclusions.
-    by_set: HashMap<Arc<[u32]>, Vec<Entry<K>>>,
+    by_set: HashMap<Arc<[u32]>, Vec<u64>>,
     /// Interest -> waiters having it: the tier-2 lookup.
-    by_tag: HashMap<u32, BTreeSet<Entry<K>>>,
-}
-
-impl<K> Default for Queue<K> {
-    fn default() -> Self {
-        Queue {
-            order: BTreeSet::new(),
-            bare: BTreeSet::new(),
-            by_set: HashMap::new(),
-            by_tag: HashMap::new(),
-        }
-    }
+    by_tag: HashMap<u32, BTreeSet<u64>>,
 }
 
 /// Per-waiter state, kept small: when, where, and interest ids.
@@ -195,9 +170,11 @@ pub struct Matcher<K> {
     /// "is this waiter tier 2" into a ticket comparison.
     epochs: VecDeque<(u64, u64)>,
     /// Indexed by `QueueKey::index`.
-    queues: [Queue<K>; 5],
+    queues: [Queue; 5],
     /// Everyone queued, for `leave`/`retry` by user.
     waiters: HashMap<K, Waiter>,
+    /// Ticket -> user, to name the candidates the indexes yield.
+    owners: HashMap<u64, K>,
     /// Interest strings shared by all queues.
     interner: Interner,
 }
@@ -211,6 +188,7 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             epochs: VecDeque::new(),
             queues: Default::default(),
             waiters: HashMap::new(),
+            owners: HashMap::new(),
             interner: Interner::default(),
         }
     }
@@ -232,70 +210,52 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
         self.clock = self.clock.max(now_ms);
         interests.sort_unstable();
         interests.dedup();
-        let mut tags: Vec<u32> = interests
-            .into_iter()
-            .map(|s| self.interner.intern(s))
-            .collect();
-        tags.sort_unstable();
-        let tags: Arc<[u32]> = tags.into();
+        let mut ids = Vec::with_capacity(interests.len());
+        for s in interests {
+            ids.push(self.interner.intern(s));
+        }
+        ids.sort_unstable();
+        let tags: Arc<[u32]> = ids.into();
 
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         if self.epochs.back().is_none_or(|&(ms, _)| ms < self.clock) {
             self.epochs.push_back((self.clock, ticket));
         }
-        let me = Entry { ticket, user };
         let q = &mut self.queues[queue.index()];
-        q.order.insert(me);
+        q.order.insert(ticket);
         if tags.is_empty() {
-            q.bare.insert(me);
+            q.bare.insert(ticket);
         } else {
             for &tag in tags.iter() {
-                q.by_tag.entry(tag).or_default().insert(me);
+                q.by_tag.entry(tag).or_default().insert(ticket);
             }
             // Exact capacity: most groups never grow past one.
-            let group = q
-                .by_set
-                .entry(Arc::clone(&tags))
-                .or_insert_with(|| Vec::with_capacity(1));
-            group.push(me);
+            let group = q.by_set.entry(Arc::clone(&tags));
+            group.or_insert_with(|| Vec::with_capacity(1)).push(ticket);
         }
         let waiting = q.order.len();
-        self.waiters.insert(
-            user,
-            Waiter {
-                ticket,
-                queue,
-                tags,
-            },
-        );
+        let waiter = Waiter { ticket, queue, tags };
+        self.waiters.insert(user, waiter);
+        self.owners.insert(ticket, user);
 
-        let cut = self.tier2_below();
-        let pair = self.find(user, cut, excluded).map(|p| self.pair(user, p));
-        Joined {
-            ticket,
-            waiting,
-            pair,
-        }
+        let pair = self.find(user, excluded).map(|p| self.pair(user, p));
+        Joined { ticket, waiting, pair }
     }
 
     /// Re-run pairing for a waiter (e.g. when it crosses the tier-1 boundary).
-    pub fn retry(
-        &mut self,
-        user: K,
-        now_ms: u64,
-        excluded: &dyn Fn(K, K) -> bool,
-    ) -> Option<Pair<K>> {
+    pub fn retry(&mut self, user: K, now_ms: u64, excluded: &dyn Fn(K, K) -> bool) -> Option<Pair<K>> {
         self.clock = self.clock.max(now_ms);
-        let cut = self.tier2_below();
-        let partner = self.find(user, cut, excluded)?;
+        let partner = self.find(user, excluded)?;
         Some(self.pair(user, partner))
     }
 
     /// Remove a waiter; returns where it was and its ticket.
     pub fn leave(&mut self, user: K) -> Option<(QueueKey, u64)> {
         let w = self.detach(user)?;
-        w.tags.iter().for_each(|&t| self.interner.release(t));
+        for &t in w.tags.iter() {
+            self.interner.release(t);
+        }
         Some((w.queue, w.ticket))
     }
 
@@ -328,61 +288,49 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
 
     /// Best partner for `user`, or None. Candidates are visited in preference
     /// order and `excluded` is asked about each in turn.
-    fn find(&self, user: K, tier2_below: u64, excluded: &dyn Fn(K, K) -> bool) -> Option<K> {
+    fn find(&mut self, user: K, excluded: &dyn Fn(K, K) -> bool) -> Option<K> {
+        let tier2_below = self.tier2_below();
         let w = self.waiters.get(&user)?;
         let q = &self.queues[w.queue.index()];
         // Candidates below `cut` are judged by tier 2: the pair takes the
         // older waiter's tier, so if I am tier 2, everyone is.
-        let cut = if w.ticket < tier2_below {
-            u64::MAX
-        } else {
-            tier2_below
-        };
-        let ok = |e: &Entry<K>| e.ticket != w.ticket && !excluded(user, e.user);
+        let cut = if w.ticket < tier2_below { u64::MAX } else { tier2_below };
+        let owner = |t: u64| *self.owners.get(&t).expect("indexed ticket has an owner");
+        let ok = |t: &u64| *t != w.ticket && !excluded(user, owner(*t));
         let found = if w.tags.is_empty() {
             // Everyone shares 0, so oldest eligible wins: tier-2 waiters of
             // any kind, then younger empty sets.
-            q.order
-                .range(..cut)
-                .chain(q.bare.range(cut..))
-                .copied()
-                .find(ok)
+            q.order.range(..cut).chain(q.bare.range(cut..)).copied().find(ok)
         } else {
             // Shared-interest counts over tier-2-judged waiters sharing a tag.
-            let mut counts: HashMap<u64, (u32, Entry<K>)> = HashMap::new();
+            let mut counts: HashMap<u64, u32> = HashMap::new();
             for set in w.tags.iter().filter_map(|tag| q.by_tag.get(tag)) {
-                for &e in set.range(..cut) {
-                    counts.entry(e.ticket).or_insert((0, e)).0 += 1;
+                for &t in set.range(..cut) {
+                    *counts.entry(t).or_default() += 1;
                 }
             }
-            let mut ranked: Vec<(u32, Entry<K>)> = counts.into_values().collect();
-            ranked.sort_unstable_by_key(|&(c, e)| (Reverse(c), e));
+            let mut ranked: Vec<(u32, u64)> = counts.into_iter().map(|(t, c)| (c, t)).collect();
+            ranked.sort_unstable_by_key(|&(c, t)| (Reverse(c), t));
             let full = u32::try_from(w.tags.len()).expect("tag count fits u32");
             let (top, rest) = ranked.split_at(ranked.partition_point(|&(c, _)| c == full));
             // Tier-1 equal sets share everything too, and are younger than
             // any tier-2 waiter, so they rank right after the full overlaps.
-            let exact = q
-                .by_set
-                .get(&w.tags)
-                .map_or(&[][..], |g| &g[g.partition_point(|e| e.ticket < cut)..]);
+            let group = q.by_set.get(&w.tags).map_or(&[][..], Vec::as_slice);
+            let exact = &group[group.partition_point(|&t| t < cut)..];
             (top.iter().map(|r| r.1).chain(exact.iter().copied()))
                 .chain(rest.iter().map(|r| r.1))
                 .chain(q.bare.range(..cut).copied())
                 .find(ok)
         };
-        found.map(|e| e.user)
+        found.map(owner)
     }
 
     /// Dequeue both and describe the match.
     fn pair(&mut self, joiner: K, partner: K) -> Pair<K> {
         let a = self.detach(joiner).expect("joiner is queued");
         let b = self.detach(partner).expect("partner came from an index");
-        let shared: Vec<u32> = a
-            .tags
-            .iter()
-            .copied()
-            .filter(|t| b.tags.binary_search(t).is_ok())
-            .collect();
+        let mut shared = a.tags.to_vec();
+        shared.retain(|t| b.tags.binary_search(t).is_ok());
         let pair = Pair {
             queue: a.queue,
             joiner,
@@ -391,16 +339,16 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             partner_interests: self.interner.names(&b.tags),
             shared: self.interner.names(&shared),
         };
-        a.tags
-            .iter()
-            .chain(b.tags.iter())
-            .for_each(|&t| self.interner.release(t));
+        for &t in a.tags.iter().chain(b.tags.iter()) {
+            self.interner.release(t);
+        }
         pair
     }
 
     /// Remove a waiter from every index; the caller releases its tags.
     fn detach(&mut self, user: K) -> Option<Waiter> {
         let w = self.waiters.remove(&user)?;
+        self.owners.remove(&w.ticket);
         let q = &mut self.queues[w.queue.index()];
         q.order.remove(&w.ticket);
         if w.tags.is_empty() {
@@ -417,7 +365,7 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             }
         }
         if let Some(group) = q.by_set.get_mut(&w.tags) {
-            group.retain(|e| e.ticket != w.ticket);
+            group.retain(|&t| t != w.ticket);
             if group.is_empty() {
                 q.by_set.remove(&w.tags);
             }
@@ -440,11 +388,13 @@ mod tests {
         xs.iter().map(|s| s.to_string()).collect()
     }
 
-    /// Join Chill with nothing excluded; the partner found, if any.
+    /// Join Chill with nothing excluded.
+    fn join_pair(m: &mut Matcher<u32>, u: u32, xs: &[&str], now: u64) -> Option<Pair<u32>> {
+        m.join(u, QueueKey::Chill, tags(xs), now, &never).pair
+    }
+
     fn join(m: &mut Matcher<u32>, u: u32, xs: &[&str], now: u64) -> Option<u32> {
-        m.join(u, QueueKey::Chill, tags(xs), now, &never)
-            .pair
-            .map(|p| p.partner)
+        join_pair(m, u, xs, now).map(|p| p.partner)
     }
 
     fn retry(m: &mut Matcher<u32>, u: u32, now: u64) -> Option<u32> {
@@ -457,15 +407,10 @@ mod tests {
         assert_eq!(join(&mut m, 1, &["music", "art"], 0), None);
         assert_eq!(join(&mut m, 2, &["music"], 10), None);
         assert_eq!(join(&mut m, 3, &["music", "art", "film"], 20), None);
-        let p = m
-            .join(4, QueueKey::Chill, tags(&["music", "art"]), 30, &never)
-            .pair;
-        let p = p.expect("equal sets pair");
+        let p = join_pair(&mut m, 4, &["music", "art"], 30).expect("equal sets pair");
         assert_eq!((p.joiner, p.partner, p.queue), (4, 1, QueueKey::Chill));
-        assert_eq!(
-            (&p.shared, &p.partner_interests),
-            (&tags(&["art", "music"]), &p.joiner_interests)
-        );
+        assert_eq!((&p.shared, &p.partner_interests), (&p.joiner_interests, &p.shared));
+        assert_eq!(p.shared, tags(&["art", "music"]));
         assert_eq!(m.total(), 2);
     }
 
@@ -483,9 +428,7 @@ mod tests {
         assert_eq!(join(&mut m, 1, &["music", "art"], 0), None);
         assert_eq!(join(&mut m, 2, &["music", "film"], 0), None);
         assert_eq!(retry(&mut m, 1, T1 - 1), None);
-        let p = m
-            .retry(1, T1, &never)
-            .expect("tier 2 pairs on one shared tag");
+        let p = m.retry(1, T1, &never).expect("one shared tag");
         assert_eq!((p.joiner, p.partner, p.shared), (1, 2, tags(&["music"])));
         assert_eq!(m.total(), 0);
     }
@@ -590,10 +533,7 @@ mod tests {
         assert_eq!(join(&mut m, 2, &[], 0), None);
         assert_eq!(m.leave(1), Some((QueueKey::Chill, t)));
         assert_eq!(m.leave(2).map(|l| l.0), Some(QueueKey::Chill));
-        assert_eq!(
-            (m.leave(1), m.ticket_of(1), m.queue_of(1)),
-            (None, None, None)
-        );
+        assert_eq!((m.leave(1), m.ticket_of(1)), (None, None));
         // Had 1 or 2 lingered in any index (both tier 2 now), these would pair.
         assert_eq!(join(&mut m, 3, &["x"], T1), None);
         assert_eq!(join(&mut m, 4, &[], T1), None);
@@ -635,12 +575,9 @@ mod tests {
     fn score(a: &Model, b: &Model, now: u64) -> Option<(usize, Reverse<u64>)> {
         let shared = a.tags.iter().filter(|t| b.tags.contains(t)).count();
         let tier2 = now - a.since.min(b.since) >= T1;
-        let ok = if tier2 {
-            shared > 0 || a.tags.is_empty() || b.tags.is_empty()
-        } else {
-            a.tags == b.tags
-        };
-        (a.queue == b.queue && a.ticket != b.ticket && ok).then_some((shared, Reverse(b.ticket)))
+        let any = shared > 0 || a.tags.is_empty() || b.tags.is_empty();
+        let ok = if tier2 { any } else { a.tags == b.tags };
+        (ok && a.queue == b.queue && a.ticket != b.ticket).then_some((shared, Reverse(b.ticket)))
     }
 
     #[test]
@@ -692,25 +629,14 @@ mod tests {
             if let Some(me) = model.get(&user).cloned() {
                 // Whatever happened, no better partner may have been passed over.
                 let best = |c: &u32| score(&me, &model[c], now).filter(|_| !excluded(user, *c));
-                let want = model.keys().filter_map(|c| best(c).map(|s| (s, *c))).max();
-                assert_eq!(
-                    want.map(|w| w.1),
-                    pair.as_ref().map(|p| p.partner),
-                    "user {user}"
-                );
+                let want = model.keys().filter_map(|c| Some((best(c)?, *c))).max();
+                assert_eq!(want.map(|w| w.1), pair.as_ref().map(|p| p.partner), "{user}");
                 if let Some(p) = pair {
-                    let partner = model.remove(&p.partner).expect("partner was queued");
-                    let shared: Vec<String> = me
-                        .tags
-                        .iter()
-                        .filter(|t| partner.tags.contains(t))
-                        .cloned()
-                        .collect();
-                    assert_eq!(
-                        (p.joiner, p.queue, &p.joiner_interests),
-                        (user, me.queue, &me.tags)
-                    );
-                    assert_eq!((p.partner_interests, p.shared), (partner.tags, shared));
+                    let other = model.remove(&p.partner).expect("partner was queued");
+                    let mut shared = me.tags.clone();
+                    shared.retain(|t| other.tags.contains(t));
+                    assert_eq!((p.joiner, p.queue, p.shared), (user, me.queue, shared));
+                    assert_eq!((p.joiner_interests, p.partner_interests), (me.tags, other.tags));
                     model.remove(&user);
                     pairs += 1;
                 }
@@ -724,9 +650,6 @@ mod tests {
                 (Some(e.queue), Some(e.ticket))
             );
         }
-        assert!(
-            pairs > 1000,
-            "the stress test should exercise pairing ({pairs})"
-        );
+        assert!(pairs > 1000, "too few pairs to mean much: {pairs}");
     }
 }
