@@ -9,10 +9,8 @@ use std::thread::{self, JoinHandle};
 
 use log::info;
 use mio::{Poll, Waker};
-use parking_lot::Mutex;
 
-use crate::app::hub::{Hub, Rules};
-use crate::app::{App, AppConfig, outbox, worker};
+use crate::app::{App, outbox, worker};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::reactor::{NetConfig, Reactor, WAKER};
@@ -89,21 +87,7 @@ impl Server {
             metrics: metrics.clone(),
         });
         let (out, inbox) = outbox::channel(waker.clone());
-        let rules = Rules {
-            tier1: ms(cfg.match_tier1_secs),
-            match_timeout: ms(cfg.match_timeout_secs),
-            cooldown: ms(cfg.rematch_cooldown_secs),
-        };
-        let app = Arc::new(App {
-            cfg: AppConfig {
-                max_message_chars: cfg.max_message_chars,
-            },
-            clock: state.clock,
-            store,
-            hub: Mutex::new(Hub::new(rules)),
-            out,
-            metrics,
-        });
+        let app = Arc::new(App::new(&cfg, store, out, metrics, state.clock));
         let workers = cfg.worker_count();
         let (senders, _handles) = worker::spawn(app.clone(), workers);
         let net = NetConfig {

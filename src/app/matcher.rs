@@ -235,16 +235,29 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             group.or_insert_with(|| Vec::with_capacity(1)).push(ticket);
         }
         let waiting = q.order.len();
-        let waiter = Waiter { ticket, queue, tags };
+        let waiter = Waiter {
+            ticket,
+            queue,
+            tags,
+        };
         self.waiters.insert(user, waiter);
         self.owners.insert(ticket, user);
 
         let pair = self.find(user, excluded).map(|p| self.pair(user, p));
-        Joined { ticket, waiting, pair }
+        Joined {
+            ticket,
+            waiting,
+            pair,
+        }
     }
 
     /// Re-run pairing for a waiter (e.g. when it crosses the tier-1 boundary).
-    pub fn retry(&mut self, user: K, now_ms: u64, excluded: &dyn Fn(K, K) -> bool) -> Option<Pair<K>> {
+    pub fn retry(
+        &mut self,
+        user: K,
+        now_ms: u64,
+        excluded: &dyn Fn(K, K) -> bool,
+    ) -> Option<Pair<K>> {
         self.clock = self.clock.max(now_ms);
         let partner = self.find(user, excluded)?;
         Some(self.pair(user, partner))
@@ -294,13 +307,21 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
         let q = &self.queues[w.queue.index()];
         // Candidates below `cut` are judged by tier 2: the pair takes the
         // older waiter's tier, so if I am tier 2, everyone is.
-        let cut = if w.ticket < tier2_below { u64::MAX } else { tier2_below };
+        let cut = if w.ticket < tier2_below {
+            u64::MAX
+        } else {
+            tier2_below
+        };
         let owner = |t: u64| *self.owners.get(&t).expect("indexed ticket has an owner");
         let ok = |t: &u64| *t != w.ticket && !excluded(user, owner(*t));
         let found = if w.tags.is_empty() {
             // Everyone shares 0, so oldest eligible wins: tier-2 waiters of
             // any kind, then younger empty sets.
-            q.order.range(..cut).chain(q.bare.range(cut..)).copied().find(ok)
+            q.order
+                .range(..cut)
+                .chain(q.bare.range(cut..))
+                .copied()
+                .find(ok)
         } else {
             // Shared-interest counts over tier-2-judged waiters sharing a tag.
             let mut counts: HashMap<u64, u32> = HashMap::new();
@@ -409,7 +430,10 @@ mod tests {
         assert_eq!(join(&mut m, 3, &["music", "art", "film"], 20), None);
         let p = join_pair(&mut m, 4, &["music", "art"], 30).expect("equal sets pair");
         assert_eq!((p.joiner, p.partner, p.queue), (4, 1, QueueKey::Chill));
-        assert_eq!((&p.shared, &p.partner_interests), (&p.joiner_interests, &p.shared));
+        assert_eq!(
+            (&p.shared, &p.partner_interests),
+            (&p.joiner_interests, &p.shared)
+        );
         assert_eq!(p.shared, tags(&["art", "music"]));
         assert_eq!(m.total(), 2);
     }
@@ -605,22 +629,19 @@ mod tests {
                 Some(_) => m.retry(user, now, &excluded),
                 None => {
                     let queue = QueueKey::ALL[rnd(5) as usize];
-                    let mut ts: Vec<String> =
-                        (0..rnd(4)).map(|_| format!("t{}", rnd(12))).collect();
-                    ts.sort();
-                    ts.dedup();
-                    let j = m.join(user, queue, ts.clone(), now, &excluded);
-                    assert_eq!(
-                        j.waiting,
-                        m.len(queue) + if j.pair.is_some() { 2 } else { 0 }
-                    );
+                    let mut tags: Vec<_> = (0..rnd(4)).map(|_| format!("t{}", rnd(12))).collect();
+                    tags.sort();
+                    tags.dedup();
+                    let j = m.join(user, queue, tags.clone(), now, &excluded);
+                    assert_eq!(j.waiting, m.len(queue) + 2 * usize::from(j.pair.is_some()));
+                    let (since, ticket) = (now, j.ticket);
                     model.insert(
                         user,
                         Model {
                             queue,
-                            tags: ts,
-                            since: now,
-                            ticket: j.ticket,
+                            tags,
+                            since,
+                            ticket,
                         },
                     );
                     j.pair
@@ -630,13 +651,20 @@ mod tests {
                 // Whatever happened, no better partner may have been passed over.
                 let best = |c: &u32| score(&me, &model[c], now).filter(|_| !excluded(user, *c));
                 let want = model.keys().filter_map(|c| Some((best(c)?, *c))).max();
-                assert_eq!(want.map(|w| w.1), pair.as_ref().map(|p| p.partner), "{user}");
+                assert_eq!(
+                    want.map(|w| w.1),
+                    pair.as_ref().map(|p| p.partner),
+                    "{user}"
+                );
                 if let Some(p) = pair {
                     let other = model.remove(&p.partner).expect("partner was queued");
                     let mut shared = me.tags.clone();
                     shared.retain(|t| other.tags.contains(t));
                     assert_eq!((p.joiner, p.queue, p.shared), (user, me.queue, shared));
-                    assert_eq!((p.joiner_interests, p.partner_interests), (me.tags, other.tags));
+                    assert_eq!(
+                        (p.joiner_interests, p.partner_interests),
+                        (me.tags, other.tags)
+                    );
                     model.remove(&user);
                     pairs += 1;
                 }

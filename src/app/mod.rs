@@ -55,6 +55,31 @@ pub struct App {
 }
 
 impl App {
+    pub fn new(
+        cfg: &crate::config::Config,
+        store: Arc<dyn Store>,
+        out: Outbox,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> App {
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        let rules = hub::Rules {
+            tier1: ms(cfg.match_tier1_secs),
+            match_timeout: ms(cfg.match_timeout_secs),
+            cooldown: ms(cfg.rematch_cooldown_secs),
+        };
+        App {
+            cfg: AppConfig {
+                max_message_chars: cfg.max_message_chars,
+            },
+            clock,
+            store,
+            hub: Mutex::new(Hub::new(rules)),
+            out,
+            metrics,
+        }
+    }
+
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx {
             out: &self.out,

@@ -1,0 +1,141 @@
+//! A chat message relayed (1) through the worker path: envelope parse,
+//! validation, hub lock, seq, two frames encoded and queued; and (2) end to
+//! end over loopback sockets: client frame → reactor → worker → reactor →
+//! partner socket, with the sender's ack.
+
+use std::hint::black_box;
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use duet::app::command::Command;
+use duet::app::hub::{QueueRequest, room_id_str};
+use duet::app::{App, outbox};
+use duet::metrics::Metrics;
+use duet::net::id::ConnId;
+use duet::net::timer::Clock;
+use duet::store::memory::MemoryStore;
+use duet::store::{Mood, Profile, UserId};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+fn profile() -> Arc<Profile> {
+    Arc::new(Profile {
+        nickname: "Bench".into(),
+        mood: Mood::Chill,
+        avatar: "🦦".into(),
+        interests: Box::new([]),
+        created_at: 0,
+        last_seen_at: 0,
+    })
+}
+
+fn worker_path(c: &mut Criterion) {
+    let poll = mio::Poll::new().expect("poll");
+    let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+    let (out, inbox) = outbox::channel(waker);
+    let cfg = duet::Config::for_tests();
+    let app = App::new(
+        &cfg,
+        Arc::new(MemoryStore::new()),
+        out,
+        Arc::new(Metrics::default()),
+        Clock::new(),
+    );
+    let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
+    let room = {
+        let ctx = app.ctx();
+        let mut hub = app.hub.lock();
+        for (conn, user) in [(a, UserId(1)), (b, UserId(2))] {
+            hub.attach(conn, user, profile());
+            let req = QueueRequest {
+                mood: Mood::Chill,
+                random_mode: false,
+                interests: Box::new([]),
+            };
+            hub.join(user, req, None, &ctx).expect("queued");
+        }
+        room_id_str(*hub.rooms.keys().next().expect("paired"))
+    };
+    while inbox.rx.try_recv().is_ok() {}
+    let text = json!({"type":"CHAT","id":"1","payload":{"roomId": room,"text":"hello there, how is your evening?"}}).to_string();
+    c.bench_function("relay/worker_path", |bench| {
+        bench.iter(|| {
+            app.handle(Command::Text {
+                conn: a,
+                text: text.as_str().into(),
+            });
+            black_box(inbox.rx.try_recv().expect("push"));
+            black_box(inbox.rx.try_recv().expect("ack"));
+        })
+    });
+}
+
+fn connect(addr: std::net::SocketAddr, token: &str) -> WebSocket<TcpStream> {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
+    ws.send(Message::text(
+        json!({"type":"AUTH","payload":{"token":token}}).to_string(),
+    ))
+    .expect("auth");
+    ws
+}
+
+fn next_json(ws: &mut WebSocket<TcpStream>) -> Value {
+    loop {
+        if let Message::Text(t) = ws.read().expect("message") {
+            return serde_json::from_str(&t).expect("json");
+        }
+    }
+}
+
+fn register(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let body = r#"{"mood":"chill"}"#;
+    write!(s, "POST /api/users/registerOrUpdate HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let json_start = resp.find("\r\n\r\n").expect("head") + 4;
+    let v: Value = serde_json::from_str(&resp[json_start..]).expect("json");
+    v["authToken"].as_str().expect("token").to_string()
+}
+
+fn loopback(c: &mut Criterion) {
+    let mut cfg = duet::Config::for_tests();
+    cfg.chat_rate = 1e9;
+    cfg.chat_burst = 1_000_000_000;
+    let server = duet::Server::start(cfg).expect("server");
+    let addr = server.local_addr();
+    let (mut a, mut b) = (
+        connect(addr, &register(addr)),
+        connect(addr, &register(addr)),
+    );
+    let join = json!({"type":"JOIN_QUEUE","payload":{"mood":"chill"}}).to_string();
+    a.send(Message::text(join.clone())).expect("join");
+    b.send(Message::text(join)).expect("join");
+    let mut room = String::new();
+    for ws in [&mut a, &mut b] {
+        loop {
+            let v = next_json(ws);
+            if v["type"] == "MATCH_FOUND" {
+                room = v["payload"]["roomId"].as_str().expect("room").to_string();
+                break;
+            }
+        }
+    }
+    let msg = json!({"type":"CHAT","payload":{"roomId": room,"text":"hello there"}}).to_string();
+    c.bench_function("relay/loopback_round_trip", |bench| {
+        bench.iter(|| {
+            a.send(Message::text(msg.as_str())).expect("send");
+            let got = next_json(&mut b);
+            let ack = next_json(&mut a);
+            black_box((got, ack))
+        })
+    });
+    drop(server);
+}
+
+criterion_group!(benches, worker_path, loopback);
+criterion_main!(benches);
