@@ -38,13 +38,17 @@ pub enum AppTimer {
     TierUp { user: UserId, ticket: u64 },
     /// The waiter reached the match timeout.
     MatchTimeout { user: UserId, ticket: u64 },
+    /// A dropped user's resume grace in `room` ran out.
+    ResumeExpired { user: UserId, room: u64 },
 }
 
 impl AppTimer {
     /// Which worker runs it; any would do (state is locked), this spreads load.
     pub fn shard_key(&self) -> u64 {
         match *self {
-            AppTimer::TierUp { user, .. } | AppTimer::MatchTimeout { user, .. } => user.0 as u64,
+            AppTimer::TierUp { user, .. }
+            | AppTimer::MatchTimeout { user, .. }
+            | AppTimer::ResumeExpired { user, .. } => user.0 as u64,
         }
     }
 }

@@ -10,14 +10,16 @@
 //! exist while both members are attached; cooldown entries expire after
 //! `rematch-cooldown-secs` and are pruned as the map grows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::command::AppTimer;
 use super::matcher::{Matcher, Pair, QueueKey};
 use super::outbox::{Delivery, Outbox};
 use super::protocol::{self, Refusal};
-use super::view::{MatchFound, PartnerLeft, PartnerView, QueueWaiting, RoomView};
+use super::view::{
+    ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, RoomRef, RoomView,
+};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Millis;
@@ -26,6 +28,8 @@ use crate::store::{Mood, Profile, UserId};
 /// Timing rules the hub applies, in milliseconds.
 #[derive(Debug, Clone)]
 pub struct Rules {
+    /// How long a dropped user's room waits; 0 ends it at once.
+    pub resume_grace: Millis,
     pub tier1: Millis,
     pub match_timeout: Millis,
     pub cooldown: Millis,
@@ -109,6 +113,22 @@ pub struct Room {
     pub seq: u64,
     /// Interests both queued with, sorted.
     pub shared: Box<[Box<str>]>,
+    /// The last [`KEPT_MESSAGES`] messages: replayed on resume (those after
+    /// the client's `lastSeq`) and a report's transcript (the last 20).
+    pub recent: VecDeque<Kept>,
+}
+
+/// Messages a room keeps for resume and reports.
+pub const KEPT_MESSAGES: usize = 100;
+
+/// One kept message.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub seq: u64,
+    /// Index in `members` of the sender.
+    pub from: u8,
+    pub text: Box<str>,
+    pub sent_at: u64,
 }
 
 impl Room {
@@ -191,6 +211,7 @@ impl Hub {
     }
 
     /// Binds `conn` to `user`; returns the socket it replaces, if any.
+    /// A session that exists without a socket is one waiting for a resume.
     pub fn attach(&mut self, conn: ConnId, user: UserId, profile: Arc<Profile>) -> Option<ConnId> {
         self.by_conn.insert(conn, user);
         let session = self.sessions.entry(user).or_insert_with(|| Session {
@@ -225,9 +246,68 @@ impl Hub {
                 self.matcher.leave(user);
                 session.place = Place::Idle;
             }
+            Place::InRoom(room) if self.rules.resume_grace > 0 => {
+                self.partner_push(room, user, "PARTNER_AWAY", ctx);
+                let at = ctx.now + self.rules.resume_grace;
+                ctx.out.timer(at, AppTimer::ResumeExpired { user, room });
+            }
             Place::InRoom(room) => self.end_room(room, user, "disconnected", ctx),
         }
         self.forget_if_offline(user);
+    }
+
+    /// Sends `{roomId}` under `ty` to `user`'s partner in `room`, if attached.
+    fn partner_push(&self, room: u64, user: UserId, ty: &str, ctx: &Ctx<'_>) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        if let Some(conn) = self.partner_conn(r, user) {
+            let rid = room_id_str(room);
+            ctx.out
+                .frame(conn, protocol::frame(ty, None, &RoomRef { room_id: &rid }));
+        }
+    }
+
+    /// The grace after a drop ran out: end the room unless they came back.
+    pub fn resume_expired(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) {
+        let away = self
+            .sessions
+            .get(&user)
+            .is_some_and(|s| s.conn.is_none() && s.place == Place::InRoom(room));
+        if away {
+            self.end_room(room, user, "disconnected", ctx);
+            self.forget_if_offline(user);
+        }
+    }
+
+    /// After `AUTH_OK` on a socket that took over a room: the partner's
+    /// kept messages after `last_seq`, in order, then (for a resume after
+    /// a drop, not a supersede) `PARTNER_BACK` to the partner.
+    pub fn replay(&self, user: UserId, conn: ConnId, last_seq: u64, resumed: bool, ctx: &Ctx<'_>) {
+        let Some(Place::InRoom(id)) = self.sessions.get(&user).map(|s| s.place) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(&id) else {
+            return;
+        };
+        let (me, _) = room.sides(user);
+        let rid = room_id_str(id);
+        for m in room
+            .recent
+            .iter()
+            .filter(|m| m.seq > last_seq && m.from as usize != me)
+        {
+            let push = ChatPush {
+                room_id: &rid,
+                seq: m.seq,
+                text: &m.text,
+                sent_at: m.sent_at,
+            };
+            ctx.out.frame(conn, protocol::frame("CHAT", None, &push));
+        }
+        if resumed {
+            self.partner_push(id, user, "PARTNER_BACK", ctx);
+        }
     }
 
     fn forget_if_offline(&mut self, user: UserId) {
@@ -406,6 +486,7 @@ impl Hub {
             members: [a, b],
             seq: 0,
             shared,
+            recent: VecDeque::new(),
         };
         for (me, other) in [(0, 1), (1, 0)] {
             let user = room.members[me].user;

@@ -64,6 +64,7 @@ impl App {
     ) -> App {
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         let rules = hub::Rules {
+            resume_grace: ms(cfg.resume_grace_secs),
             tier1: ms(cfg.match_tier1_secs),
             match_timeout: ms(cfg.match_timeout_secs),
             cooldown: ms(cfg.rematch_cooldown_secs),
@@ -130,6 +131,7 @@ impl App {
                     AppTimer::MatchTimeout { user, ticket } => {
                         hub.match_timeout(user, ticket, &ctx)
                     }
+                    AppTimer::ResumeExpired { user, room } => hub.resume_expired(user, room, &ctx),
                 }
             }
         }

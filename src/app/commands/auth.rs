@@ -18,9 +18,9 @@ use crate::store::hash_token;
 pub struct Auth {
     /// Anything but a string reads as no token (answered as a bad one).
     token: Option<serde_json::Value>,
-    /// Used by resume (later); accepted and ignored when there is no room.
+    /// The last `seq` the client saw; kept messages after it are replayed.
+    /// Absent (or not a number) reads as 0: replay everything kept.
     #[serde(rename = "lastSeq")]
-    #[allow(dead_code)]
     last_seq: Option<serde_json::Value>,
 }
 
@@ -39,9 +39,16 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
     let Some(record) = record else {
         return reject(app, req, "unknown token");
     };
+    let last_seq = p
+        .last_seq
+        .as_ref()
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     let profile = app.touch(&record);
+    let ctx = app.ctx();
     let mut hub = app.hub.lock();
-    if let Some(old) = hub.attach(req.conn, record.id, profile.clone()) {
+    let old = hub.attach(req.conn, record.id, profile.clone());
+    if let Some(old) = old {
         let ended = protocol::frame(
             "SESSION_ENDED",
             None,
@@ -59,6 +66,7 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
     };
     app.out
         .frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
+    hub.replay(record.id, req.conn, last_seq, old.is_none(), &ctx);
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
+use crate::app::hub::{KEPT_MESSAGES, Kept};
 use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::validate;
@@ -34,6 +35,16 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     let room = hub.rooms.get_mut(&id).ok_or_else(Refusal::not_in_room)?;
     room.seq += 1;
     let seq = room.seq;
+    let from = room.sides(user).0 as u8;
+    if room.recent.len() == KEPT_MESSAGES {
+        room.recent.pop_front();
+    }
+    room.recent.push_back(Kept {
+        seq,
+        from,
+        text: text.into(),
+        sent_at,
+    });
     let room_id = p.room_id.as_str();
     if let Some(partner) = partner {
         let push = ChatPush {
