@@ -87,7 +87,7 @@ pub struct Config {
     #[arg(long, env = "DUET_REGISTER_PER_MINUTE", default_value_t = 30)]
     pub register_per_minute: u32,
     /// Comma list of allowed Origins for WebSocket upgrades.
-    #[arg(long, env = "DUET_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = "DUET_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
     /// Blocklist file, one word or phrase a line (# comments).
     #[arg(long, env = "DUET_BLOCKLIST")]
@@ -98,6 +98,11 @@ pub struct Config {
     /// Reports from distinct users within 24 h that ban a user for 24 h; 0 = off.
     #[arg(long, env = "DUET_AUTO_BAN_REPORTS", default_value_t = 3)]
     pub auto_ban_reports: u32,
+}
+
+/// One allowed origin, trimmed (lists are often written `a, b`).
+fn parse_origin(s: &str) -> Result<String, String> {
+    Ok(s.trim().to_owned())
 }
 
 /// Seconds as a non-negative decimal number.

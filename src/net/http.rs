@@ -167,10 +167,14 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
         } else if name.eq_ignore_ascii_case("upgrade") {
             upgrade |= has_token(value, "websocket");
         } else if name.eq_ignore_ascii_case("authorization") {
+            // Any other scheme (or an empty token) reads as an empty token:
+            // refused as invalid, never mistaken for "no credentials".
             let v = value.trim();
-            if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
-                out.bearer = Some(v[7..].trim().to_owned());
-            }
+            let token = v
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                .map(|_| v[7..].trim());
+            out.bearer = Some(token.unwrap_or("").to_owned());
         } else if name.eq_ignore_ascii_case("origin") {
             out.origin = Some(value.trim().to_owned());
         } else if name.eq_ignore_ascii_case("sec-websocket-key") {
@@ -219,6 +223,8 @@ pub struct Response {
     pub headers: Vec<String>,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Answering HEAD: headers as for GET, no body.
+    pub head_only: bool,
 }
 
 impl Response {
@@ -228,6 +234,7 @@ impl Response {
             headers: Vec::new(),
             content_type: "application/json",
             body,
+            head_only: false,
         }
     }
 
@@ -243,6 +250,7 @@ impl Response {
             headers: Vec::new(),
             content_type: "",
             body: Vec::new(),
+            head_only: false,
         }
     }
 
@@ -271,7 +279,9 @@ impl Response {
             "Connection: keep-alive\r\n\r\n"
         });
         let mut out = head.into_bytes();
-        out.extend_from_slice(&self.body);
+        if !self.head_only {
+            out.extend_from_slice(&self.body);
+        }
         out
     }
 }

@@ -30,7 +30,12 @@ impl Reactor {
                 }
                 if req.path == "/api/health" {
                     let resp = match req.method() {
-                        Method::Get | Method::Head => self.health(),
+                        Method::Get => self.health(),
+                        Method::Head => {
+                            let mut r = self.health();
+                            r.head_only = true;
+                            r
+                        }
                         _ => Response::error(405, "METHOD_NOT_ALLOWED", "use GET")
                             .header("Allow: GET".into()),
                     };
