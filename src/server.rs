@@ -25,6 +25,8 @@ pub struct ServerState {
     pub stopping: AtomicBool,
     /// Health answers 503 `draining` when set.
     pub draining: AtomicBool,
+    /// Asks the reactor to start a graceful shutdown (as a signal would).
+    pub drain_requested: AtomicBool,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
 }
@@ -83,6 +85,7 @@ impl Server {
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            drain_requested: AtomicBool::new(false),
             clock: Clock::new(),
             metrics: metrics.clone(),
         });
@@ -97,6 +100,7 @@ impl Server {
             linger: 2000,
             allowed_origins: cfg.allowed_origins.clone(),
             max_conns,
+            handle_signals: cfg.handle_signals,
         };
         let reactor = Reactor::new(poll, listener, net, senders, inbox, state.clone())?;
         let handle = thread::Builder::new()
@@ -120,6 +124,12 @@ impl Server {
 
     pub fn state(&self) -> &ServerState {
         &self.state
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM does; `join` waits for it.
+    pub fn drain(&self) {
+        self.state.drain_requested.store(true, Ordering::Release);
+        let _ = self.waker.wake();
     }
 
     /// Blocks until the reactor stops.

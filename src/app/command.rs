@@ -28,6 +28,9 @@ pub enum Command {
     Closed { conn: ConnId },
     /// An application timer came due.
     Timer(AppTimer),
+    /// Graceful shutdown: cancel every wait, end every room, then answer
+    /// `Out::DrainReady`.
+    Drain,
 }
 
 /// Timers the application schedules through the reactor's timer heap.

@@ -447,6 +447,24 @@ impl Hub {
         self.cancel_wait(user, "timeout", ctx);
     }
 
+    /// Shutdown: every waiter gets `MATCH_CANCELLED {reason:"shutdown"}`,
+    /// every room ends (its members' sockets are about to be closed).
+    pub fn drain(&mut self, ctx: &Ctx<'_>) {
+        let waiting: Vec<UserId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| matches!(s.place, Place::Queued { .. }))
+            .map(|(u, _)| *u)
+            .collect();
+        for user in waiting {
+            self.cancel_wait(user, "shutdown", ctx);
+        }
+        self.rooms.clear();
+        for s in self.sessions.values_mut() {
+            s.place = Place::Idle;
+        }
+    }
+
     /// Takes a waiter out of the queue and tells them why.
     pub fn cancel_wait(&mut self, user: UserId, reason: &str, ctx: &Ctx<'_>) {
         self.matcher.leave(user);

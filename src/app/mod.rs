@@ -123,6 +123,11 @@ impl App {
                 let ctx = self.ctx();
                 self.hub.lock().detach(conn, &ctx);
             }
+            Command::Drain => {
+                let ctx = self.ctx();
+                self.hub.lock().drain(&ctx);
+                self.out.push(outbox::Out::DrainReady);
+            }
             Command::Timer(timer) => {
                 let ctx = self.ctx();
                 let mut hub = self.hub.lock();

@@ -40,6 +40,8 @@ pub enum Out {
     },
     /// Schedule an application timer.
     Timer { at: Millis, timer: AppTimer },
+    /// Shutdown: waits are cancelled and rooms ended; close every socket.
+    DrainReady,
 }
 
 /// Where handlers send what a connection must receive. Local delivery is

@@ -130,13 +130,14 @@ impl Reactor {
     /// A worker's answer to the request this connection is waiting on.
     pub(super) fn http_reply(&mut self, id: ConnId, bytes: Vec<u8>, close: bool) {
         let now = self.clock.now();
+        let draining = self.drain.is_some();
         let Some(conn) = self.live(id) else { return };
         if conn.phase != Phase::HttpAwaiting {
             return;
         }
         conn.queue(bytes);
         let slot = id.slot as usize;
-        if close || conn.peer_closed {
+        if close || conn.peer_closed || draining {
             self.start_closing(slot);
         } else {
             conn.phase = Phase::Http;

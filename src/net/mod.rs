@@ -2,6 +2,7 @@
 //! WebSocket on one port. Nothing here knows what a chat is.
 
 pub mod conn;
+mod drain;
 pub mod frame;
 pub mod http;
 mod http_phase;

@@ -36,6 +36,7 @@ use crate::server::ServerState;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
+pub const SIGNALS: Token = Token(usize::MAX - 3);
 /// One read's worth; also the most a single read adds to a connection.
 const SCRATCH: usize = 64 * 1024;
 /// Reads per readiness event before other sockets get their turn.
@@ -56,6 +57,8 @@ pub struct NetConfig {
     pub allowed_origins: Vec<String>,
     /// Open connections at most (below the descriptor limit).
     pub max_conns: usize,
+    /// Install SIGINT/SIGTERM handling (process-wide: the binary only).
+    pub handle_signals: bool,
 }
 
 /// Reactor timers; each is checked for staleness when it fires.
@@ -97,6 +100,11 @@ pub struct Reactor {
     pub(super) again: Vec<ConnId>,
     pub(super) accept_paused: bool,
     pub(super) state: Arc<ServerState>,
+    /// SIGINT/SIGTERM as a poll source (the binary only: tests run many
+    /// servers in one process and stop them through `ServerState`).
+    pub(super) signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Set once a graceful shutdown began.
+    pub(super) drain: Option<super::drain::Drain>,
 }
 
 impl Reactor {
@@ -110,6 +118,15 @@ impl Reactor {
     ) -> io::Result<Reactor> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let signals = if cfg.handle_signals {
+            use signal_hook::consts::{SIGINT, SIGTERM};
+            let mut s = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
+            poll.registry()
+                .register(&mut s, SIGNALS, Interest::READABLE)?;
+            Some(s)
+        } else {
+            None
+        };
         Ok(Reactor {
             poll,
             listener,
@@ -126,6 +143,8 @@ impl Reactor {
             again: Vec::new(),
             accept_paused: false,
             state,
+            signals,
+            drain: None,
         })
     }
 
@@ -153,6 +172,7 @@ impl Reactor {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
+                    SIGNALS => self.on_signals(),
                     Token(slot) => {
                         if event.is_writable() {
                             self.writable(slot);
@@ -163,11 +183,17 @@ impl Reactor {
                     }
                 }
             }
+            if self.state.drain_requested.load(Ordering::Acquire) {
+                self.begin_drain();
+            }
             backlog = self.drain_outgoing();
             self.retry_overflow();
             self.run_again();
             self.fire_timers();
             self.flush_dirty();
+            if self.drained() {
+                break;
+            }
         }
         debug!("reactor stopped with {} connections", self.conns.len());
     }
@@ -404,6 +430,7 @@ impl Reactor {
             }
             Out::Http { conn, bytes, close } => self.http_reply(conn, bytes, close),
             Out::Timer { at, timer } => self.timers.schedule(at, Timer::App(timer)),
+            Out::DrainReady => self.drain_ready(),
         }
     }
 
