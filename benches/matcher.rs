@@ -19,17 +19,12 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n
     }
 
     fn tags(&mut self, count: usize) -> Vec<String> {
-        let mut v: Vec<String> = (0..count)
-            .map(|_| format!("tag{}", self.next(VOCAB)))
-            .collect();
+        let mut v: Vec<String> = (0..count).map(|_| format!("tag{}", self.next(VOCAB))).collect();
         v.sort();
         v.dedup();
         v

@@ -35,36 +35,25 @@ fn worker_path(c: &mut Criterion) {
     let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
     let (out, inbox) = outbox::channel(waker);
     let cfg = duet::Config::for_tests();
-    let app = App::new(
-        &cfg,
-        Arc::new(MemoryStore::new()),
-        out,
-        Arc::new(Metrics::default()),
-        Clock::new(),
-    );
+    let app = App::new(&cfg, Arc::new(MemoryStore::new()), out, Arc::new(Metrics::default()), Clock::new());
     let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
     let room = {
         let ctx = app.ctx();
         let mut hub = app.hub.lock();
         for (conn, user) in [(a, UserId(1)), (b, UserId(2))] {
             hub.attach(conn, user, profile());
-            let req = QueueRequest {
-                mood: Mood::Chill,
-                random_mode: false,
-                interests: Box::new([]),
-            };
+            let req = QueueRequest { mood: Mood::Chill, random_mode: false, interests: Box::new([]) };
             hub.join(user, req, None, &ctx).expect("queued");
         }
         room_id_str(*hub.rooms.keys().next().expect("paired"))
     };
     while inbox.rx.try_recv().is_ok() {}
-    let text = json!({"type":"CHAT","id":"1","payload":{"roomId": room,"text":"hello there, how is your evening?"}}).to_string();
+    let text =
+        json!({"type":"CHAT","id":"1","payload":{"roomId": room,"text":"hello there, how is your evening?"}})
+            .to_string();
     c.bench_function("relay/worker_path", |bench| {
         bench.iter(|| {
-            app.handle(Command::Text {
-                conn: a,
-                text: text.as_str().into(),
-            });
+            app.handle(Command::Text { conn: a, text: text.as_str().into() });
             black_box(inbox.rx.try_recv().expect("push"));
             black_box(inbox.rx.try_recv().expect("ack"));
         })
@@ -75,10 +64,7 @@ fn connect(addr: std::net::SocketAddr, token: &str) -> WebSocket<TcpStream> {
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
-    ws.send(Message::text(
-        json!({"type":"AUTH","payload":{"token":token}}).to_string(),
-    ))
-    .expect("auth");
+    ws.send(Message::text(json!({"type":"AUTH","payload":{"token":token}}).to_string())).expect("auth");
     ws
 }
 
@@ -108,10 +94,7 @@ fn loopback(c: &mut Criterion) {
     cfg.chat_burst = 1_000_000_000;
     let server = duet::Server::start(cfg).expect("server");
     let addr = server.local_addr();
-    let (mut a, mut b) = (
-        connect(addr, &register(addr)),
-        connect(addr, &register(addr)),
-    );
+    let (mut a, mut b) = (connect(addr, &register(addr)), connect(addr, &register(addr)));
     let join = json!({"type":"JOIN_QUEUE","payload":{"mood":"chill"}}).to_string();
     a.send(Message::text(join.clone())).expect("join");
     b.send(Message::text(join)).expect("join");

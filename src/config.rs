@@ -110,10 +110,7 @@ fn parse_origin(s: &str) -> Result<String, String> {
 
 /// Seconds as a non-negative decimal number.
 fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a number of seconds: {s:?}"))?;
+    let v: f64 = s.trim().parse().map_err(|_| format!("not a number of seconds: {s:?}"))?;
     if !v.is_finite() || !(0.0..=1e9).contains(&v) {
         return Err(format!("seconds out of range: {s:?}"));
     }
@@ -121,12 +118,18 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 impl Config {
-    /// Defaults as the contract gives them, bound to an ephemeral loopback
-    /// port: what tests start from.
+    /// What tests start from: contract defaults on an ephemeral loopback
+    /// port, except the rate limits, which are generous so that a test is
+    /// about what it tests; rate-limit tests set their own.
     pub fn for_tests() -> Config {
         let mut c = Config::parse_from(["duet"]);
         c.listen = "127.0.0.1:0".parse().expect("literal address");
         c.workers = Some(2);
+        c.chat_rate = 1e6;
+        c.chat_burst = 1_000_000;
+        c.queue_rate = 1e6;
+        c.queue_burst = 1_000_000;
+        c.register_per_minute = 1_000_000;
         c
     }
 

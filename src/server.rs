@@ -10,6 +10,7 @@ use std::thread::{self, JoinHandle};
 use log::info;
 use mio::{Poll, Waker};
 
+use crate::app::blocklist::Blocklist;
 use crate::app::{App, outbox, worker};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -52,18 +53,12 @@ fn ms(d: std::time::Duration) -> u64 {
 pub fn raise_fd_limit() -> usize {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 1024;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim.rlim_cur = lim.rlim_max;
             }
@@ -90,7 +85,16 @@ impl Server {
             metrics: metrics.clone(),
         });
         let (out, inbox) = outbox::channel(waker.clone());
-        let app = Arc::new(App::new(&cfg, store, out, metrics, state.clock));
+        let blocklist = match &cfg.blocklist {
+            Some(path) => Blocklist::load(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot read blocklist {}: {e}", path.display()))
+            })?,
+            None => Blocklist::empty(),
+        };
+        if !blocklist.is_empty() {
+            info!("blocklist: {} entries", blocklist.len());
+        }
+        let app = Arc::new(App::new(&cfg, store, out, metrics, state.clock, blocklist));
         let workers = cfg.worker_count();
         let (senders, _handles) = worker::spawn(app.clone(), workers);
         let net = NetConfig {
@@ -103,19 +107,11 @@ impl Server {
             handle_signals: cfg.handle_signals,
         };
         let reactor = Reactor::new(poll, listener, net, senders, inbox, state.clone())?;
-        let handle = thread::Builder::new()
-            .name("duet-reactor".into())
-            .spawn(move || reactor.run())?;
+        let handle = thread::Builder::new().name("duet-reactor".into()).spawn(move || reactor.run())?;
         info!(
             "duet listening on {addr} with {workers} workers; up to {max_conns} connections (open-files limit {fds})"
         );
-        Ok(Server {
-            addr,
-            state,
-            waker,
-            reactor: Some(handle),
-            app,
-        })
+        Ok(Server { addr, state, waker, reactor: Some(handle), app })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -29,7 +29,11 @@ fn thousand_messages_arrive_in_order_with_matching_seq() {
     });
     let (mut a, mut b, room) = pair(srv.addr);
     for i in 0..1000 {
-        a.ws.write(tungstenite::Message::text(json!({"type":"CHAT","id": i.to_string(),"payload":{"roomId": room,"text": format!("m{i}")}}).to_string())).unwrap();
+        a.ws.write(tungstenite::Message::text(
+            json!({"type":"CHAT","id": i.to_string(),"payload":{"roomId": room,"text": format!("m{i}")}})
+                .to_string(),
+        ))
+        .unwrap();
     }
     a.ws.flush().unwrap();
     for i in 0..1000u64 {

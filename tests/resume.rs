@@ -19,11 +19,7 @@ fn dropped_user_resumes_and_gets_missed_messages_exactly_once_in_order() {
     drop(b);
     assert_eq!(a.recv_type("PARTNER_AWAY")["payload"]["roomId"], room);
     for (i, text) in ["missed one", "missed two"].iter().enumerate() {
-        let ack = a.request(
-            "CHAT",
-            &format!("m{i}"),
-            json!({"roomId": room, "text": text}),
-        );
+        let ack = a.request("CHAT", &format!("m{i}"), json!({"roomId": room, "text": text}));
         assert_eq!(ack["payload"]["seq"], i as u64 + 2);
     }
     let mut b = Client::connect(srv.addr);
@@ -35,26 +31,17 @@ fn dropped_user_resumes_and_gets_missed_messages_exactly_once_in_order() {
     let first = b.recv_type("CHAT");
     let second = b.recv_type("CHAT");
     assert_eq!(
-        (
-            first["payload"]["seq"].as_u64(),
-            first["payload"]["text"].as_str()
-        ),
+        (first["payload"]["seq"].as_u64(), first["payload"]["text"].as_str()),
         (Some(2), Some("missed one"))
     );
     assert_eq!(
-        (
-            second["payload"]["seq"].as_u64(),
-            second["payload"]["text"].as_str()
-        ),
+        (second["payload"]["seq"].as_u64(), second["payload"]["text"].as_str()),
         (Some(3), Some("missed two"))
     );
     assert_eq!(a.recv_type("PARTNER_BACK")["payload"]["roomId"], room);
     b.expect_silence(Duration::from_millis(200));
     // The room goes on after the resume.
-    assert_eq!(
-        b.request("CHAT", "x", json!({"roomId": room, "text": "back"}))["payload"]["seq"],
-        4
-    );
+    assert_eq!(b.request("CHAT", "x", json!({"roomId": room, "text": "back"}))["payload"]["seq"], 4);
     assert_eq!(a.recv_type("CHAT")["payload"]["text"], "back");
 }
 
@@ -85,10 +72,7 @@ fn zero_grace_ends_the_room_at_once() {
     drop(b);
     let left = a.recv_type("PARTNER_LEFT");
     assert_eq!(
-        (
-            left["payload"]["roomId"].as_str(),
-            left["payload"]["reason"].as_str()
-        ),
+        (left["payload"]["roomId"].as_str(), left["payload"]["reason"].as_str()),
         (Some(room.as_str()), Some("disconnected"))
     );
 }

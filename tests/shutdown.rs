@@ -23,17 +23,9 @@ fn spawn_server() -> (Child, SocketAddr) {
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("a log line before exit")
-            .expect("utf-8 log");
+        let line = lines.next().expect("a log line before exit").expect("utf-8 log");
         if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("address")
-                .parse()
-                .expect("socket address");
+            break rest.split_whitespace().next().expect("address").parse().expect("socket address");
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
@@ -47,10 +39,7 @@ fn sigterm_cancels_waits_ends_sessions_with_1001_and_exits_zero() {
     let (mut a, mut b, _room) = pair(addr);
     let waiter = register(addr, json!({"mood": "shy"}));
     let mut w = Client::authed(addr, &waiter);
-    assert_eq!(
-        w.request("JOIN_QUEUE", "j", json!({}))["type"],
-        "QUEUE_WAITING"
-    );
+    assert_eq!(w.request("JOIN_QUEUE", "j", json!({}))["type"], "QUEUE_WAITING");
     let idle = register(addr, json!({}));
     let mut i = Client::authed(addr, &idle);
     let mut unauthenticated = Client::connect(addr);
@@ -61,10 +50,7 @@ fn sigterm_cancels_waits_ends_sessions_with_1001_and_exits_zero() {
 
     let (code, before) = w.expect_close();
     assert_eq!(code, 1001);
-    let types: Vec<&str> = before
-        .iter()
-        .map(|v| v["type"].as_str().unwrap_or(""))
-        .collect();
+    let types: Vec<&str> = before.iter().map(|v| v["type"].as_str().unwrap_or("")).collect();
     assert_eq!(types, ["MATCH_CANCELLED", "SESSION_ENDED"], "{before:?}");
     assert_eq!(before[0]["payload"]["reason"], "shutdown");
     assert_eq!(before[1]["payload"]["reason"], "shutdown");
@@ -81,10 +67,7 @@ fn sigterm_cancels_waits_ends_sessions_with_1001_and_exits_zero() {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no exit within 10 s"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "no exit within 10 s");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status:?}");
@@ -95,19 +78,11 @@ fn drain_stops_accepting_new_connections() {
     let srv = start();
     srv.server.drain();
     let deadline = Instant::now() + WAIT;
-    while !srv
-        .server
-        .state()
-        .draining
-        .load(std::sync::atomic::Ordering::Acquire)
-    {
+    while !srv.server.state().draining.load(std::sync::atomic::Ordering::Acquire) {
         assert!(Instant::now() < deadline, "drain never started");
         std::thread::yield_now();
     }
-    assert!(
-        unanswered(srv.addr),
-        "a draining server must not serve new connections"
-    );
+    assert!(unanswered(srv.addr), "a draining server must not serve new connections");
 }
 
 /// True when a request on a new connection gets no answer.

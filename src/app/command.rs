@@ -16,11 +16,7 @@ pub enum Command {
     /// One complete WebSocket text message (UTF-8 checked, at most 64 KiB).
     Text { conn: ConnId, text: Box<str> },
     /// An HTTP request the reactor cannot answer alone.
-    Http {
-        conn: ConnId,
-        peer: IpAddr,
-        req: Box<Request>,
-    },
+    Http { conn: ConnId, peer: IpAddr, req: Box<Request> },
     /// The auth deadline passed; close the socket unless it authenticated.
     AuthTimeout { conn: ConnId },
     /// The WebSocket is gone (or closing): forget it, end what it held.

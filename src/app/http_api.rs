@@ -13,9 +13,9 @@ use super::view::ProfileView;
 use crate::net::http::{Method, Request, Response};
 use crate::store::{Mood, Profile, UserId, UserRecord, hash_token, new_token};
 
-pub fn route(app: &App, _peer: IpAddr, req: &Request) -> Response {
+pub fn route(app: &App, peer: IpAddr, req: &Request) -> Response {
     match (req.path.as_str(), req.method()) {
-        ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, req),
+        ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, peer, req),
         ("/api/users/registerOrUpdate", _) => not_allowed("POST"),
         ("/api/users/me", Method::Get) => me(app, req),
         ("/api/users/me", _) => not_allowed("GET"),
@@ -23,9 +23,19 @@ pub fn route(app: &App, _peer: IpAddr, req: &Request) -> Response {
     }
 }
 
+/// 429 with `Retry-After` (whole seconds, rounded up) and `retryAfterMs`.
+pub fn rate_limited(wait_ms: u64) -> Response {
+    let body = serde_json::json!({"error": {
+        "code": "RATE_LIMITED",
+        "message": "too many new identities from this address",
+        "retryAfterMs": wait_ms,
+    }});
+    Response::json(429, body.to_string().into_bytes())
+        .header(format!("Retry-After: {}", wait_ms.div_ceil(1000)))
+}
+
 fn not_allowed(allow: &str) -> Response {
-    Response::error(405, "METHOD_NOT_ALLOWED", &format!("use {allow}"))
-        .header(format!("Allow: {allow}"))
+    Response::error(405, "METHOD_NOT_ALLOWED", &format!("use {allow}")).header(format!("Allow: {allow}"))
 }
 
 fn json(value: &impl serde::Serialize) -> Response {
@@ -38,13 +48,10 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 /// The user behind the request's bearer token, or the 401 to send.
 fn authenticate(app: &App, req: &Request) -> Result<UserRecord, Response> {
-    let token = req.bearer.as_deref().ok_or_else(|| {
-        Response::error(
-            401,
-            "UNAUTHENTICATED",
-            "missing Authorization: Bearer token",
-        )
-    })?;
+    let token = req
+        .bearer
+        .as_deref()
+        .ok_or_else(|| Response::error(401, "UNAUTHENTICATED", "missing Authorization: Bearer token"))?;
     match app.store.user_by_token(&hash_token(token)) {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(Response::error(401, "INVALID_TOKEN", "unknown token")),
@@ -83,15 +90,11 @@ fn parse_body(body: &[u8]) -> Result<Changes, String> {
         nickname: b.nickname.as_deref().map(validate::nickname).transpose()?,
         mood: b.mood.as_deref().map(validate::mood).transpose()?,
         avatar: b.avatar.as_deref().map(validate::avatar).transpose()?,
-        interests: b
-            .interests
-            .as_deref()
-            .map(validate::interests)
-            .transpose()?,
+        interests: b.interests.as_deref().map(validate::interests).transpose()?,
     })
 }
 
-fn register_or_update(app: &App, req: &Request) -> Response {
+fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
     let changes = match parse_body(&req.body) {
         Ok(c) => c,
         Err(message) => return Response::error(400, "BAD_REQUEST", &message),
@@ -119,6 +122,9 @@ fn register_or_update(app: &App, req: &Request) -> Response {
         }
         (user.id, req.bearer.clone().unwrap_or_default(), profile)
     } else {
+        if let Err(wait_ms) = app.registrations.lock().take(peer, app.clock.now()) {
+            return rate_limited(wait_ms);
+        }
         let (gen_nick, gen_avatar) = validate::generated_identity();
         let profile = Arc::new(Profile {
             nickname: changes.nickname.unwrap_or(gen_nick),
@@ -129,11 +135,8 @@ fn register_or_update(app: &App, req: &Request) -> Response {
             last_seen_at: now,
         });
         let token = new_token();
-        let record = UserRecord {
-            id: UserId::random(),
-            token_hash: hash_token(&token),
-            profile: profile.clone(),
-        };
+        let record =
+            UserRecord { id: UserId::random(), token_hash: hash_token(&token), profile: profile.clone() };
         let id = record.id;
         if let Err(e) = app.store.insert_user(record) {
             return internal(e);

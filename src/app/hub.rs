@@ -14,12 +14,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::command::AppTimer;
+use super::limits::{Bucket, Rate};
 use super::matcher::{Matcher, Pair, QueueKey};
 use super::outbox::{Delivery, Outbox};
 use super::protocol::{self, Refusal};
-use super::view::{
-    ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, RoomRef, RoomView,
-};
+use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, RoomRef, RoomView};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Millis;
@@ -32,6 +31,10 @@ pub struct Rules {
     pub resume_grace: Millis,
     pub tier1: Millis,
     pub match_timeout: Millis,
+    /// `CHAT` bucket per user.
+    pub chat: Rate,
+    /// Bucket shared by `JOIN_QUEUE`, `LEAVE_QUEUE`, `NEXT`.
+    pub queue: Rate,
     pub cooldown: Millis,
 }
 
@@ -57,19 +60,11 @@ impl QueueRequest {
     }
 
     pub fn mode(&self) -> &'static str {
-        if self.random_mode {
-            "random"
-        } else {
-            "same_mood"
-        }
+        if self.random_mode { "random" } else { "same_mood" }
     }
 
     pub fn from_profile(p: &Profile) -> QueueRequest {
-        QueueRequest {
-            mood: p.mood,
-            random_mode: false,
-            interests: p.interests.clone(),
-        }
+        QueueRequest { mood: p.mood, random_mode: false, interests: p.interests.clone() }
     }
 }
 
@@ -94,6 +89,21 @@ pub struct Session {
     pub place: Place,
     /// The last queue request, for `NEXT` and for what the partner sees.
     pub request: Option<QueueRequest>,
+    pub chat_bucket: Bucket,
+    pub queue_bucket: Bucket,
+    /// `RATE_LIMITED` answers in a row; past [`MAX_REFUSALS`] the socket
+    /// is closed with 4429.
+    pub refusals: u8,
+}
+
+/// Consecutive rate-limit refusals tolerated before closing with 4429.
+pub const MAX_REFUSALS: u8 = 50;
+
+/// Which per-user bucket a command draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Chat,
+    Queue,
 }
 
 /// One side of a room, as the other side is shown it.
@@ -134,11 +144,7 @@ pub struct Kept {
 impl Room {
     /// Index of `user` in `members` and of the partner.
     pub fn sides(&self, user: UserId) -> (usize, usize) {
-        if self.members[0].user == user {
-            (0, 1)
-        } else {
-            (1, 0)
-        }
+        if self.members[0].user == user { (0, 1) } else { (1, 0) }
     }
 }
 
@@ -150,11 +156,7 @@ pub fn room_id_str(id: u64) -> String {
 /// the id a partner sees is always the one `MATCH_FOUND` gave them.
 pub fn parse_room_id(s: &str) -> Option<u64> {
     let canonical = s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if canonical {
-        u64::from_str_radix(s, 16).ok()
-    } else {
-        None
-    }
+    if canonical { u64::from_str_radix(s, 16).ok() } else { None }
 }
 
 pub struct Hub {
@@ -201,6 +203,30 @@ impl Hub {
         self.by_conn.get(&conn).copied()
     }
 
+    /// Draws one token from `user`'s bucket; the refusal carries
+    /// `retryAfterMs`, and closes the socket after too many in a row.
+    pub fn take(&mut self, user: UserId, limit: Limit, now: Millis) -> Result<(), Refusal> {
+        let Some(s) = self.sessions.get_mut(&user) else { return Ok(()) };
+        let (bucket, rate) = match limit {
+            Limit::Chat => (&mut s.chat_bucket, self.rules.chat),
+            Limit::Queue => (&mut s.queue_bucket, self.rules.queue),
+        };
+        match bucket.take(rate, now) {
+            Ok(()) => {
+                s.refusals = 0;
+                Ok(())
+            }
+            Err(wait) => {
+                s.refusals = s.refusals.saturating_add(1);
+                let mut refusal = Refusal::rate_limited(wait);
+                if s.refusals > MAX_REFUSALS {
+                    refusal.close = Some(4429);
+                }
+                Err(refusal)
+            }
+        }
+    }
+
     /// The contract's `status` of a user.
     pub fn status(&self, user: UserId) -> &'static str {
         match self.sessions.get(&user) {
@@ -215,13 +241,23 @@ impl Hub {
 
     /// Binds `conn` to `user`; returns the socket it replaces, if any.
     /// A session that exists without a socket is one waiting for a resume.
-    pub fn attach(&mut self, conn: ConnId, user: UserId, profile: Arc<Profile>) -> Option<ConnId> {
+    pub fn attach(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        profile: Arc<Profile>,
+        now: Millis,
+    ) -> Option<ConnId> {
         self.by_conn.insert(conn, user);
+        let (chat, queue) = (self.rules.chat, self.rules.queue);
         let session = self.sessions.entry(user).or_insert_with(|| Session {
             conn: None,
             profile: profile.clone(),
             place: Place::Idle,
             request: None,
+            chat_bucket: Bucket::full(chat, now),
+            queue_bucket: Bucket::full(queue, now),
+            refusals: 0,
         });
         session.profile = profile;
         let old = session.conn.replace(conn);
@@ -266,17 +302,14 @@ impl Hub {
         };
         if let Some(conn) = self.partner_conn(r, user) {
             let rid = room_id_str(room);
-            ctx.out
-                .frame(conn, protocol::frame(ty, None, &RoomRef { room_id: &rid }));
+            ctx.out.frame(conn, protocol::frame(ty, None, &RoomRef { room_id: &rid }));
         }
     }
 
     /// The grace after a drop ran out: end the room unless they came back.
     pub fn resume_expired(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) {
-        let away = self
-            .sessions
-            .get(&user)
-            .is_some_and(|s| s.conn.is_none() && s.place == Place::InRoom(room));
+        let away =
+            self.sessions.get(&user).is_some_and(|s| s.conn.is_none() && s.place == Place::InRoom(room));
         if away {
             self.end_room(room, user, "disconnected", ctx);
             self.forget_if_offline(user);
@@ -295,17 +328,8 @@ impl Hub {
         };
         let (me, _) = room.sides(user);
         let rid = room_id_str(id);
-        for m in room
-            .recent
-            .iter()
-            .filter(|m| m.seq > last_seq && m.from as usize != me)
-        {
-            let push = ChatPush {
-                room_id: &rid,
-                seq: m.seq,
-                text: &m.text,
-                sent_at: m.sent_at,
-            };
+        for m in room.recent.iter().filter(|m| m.seq > last_seq && m.from as usize != me) {
+            let push = ChatPush { room_id: &rid, seq: m.seq, text: &m.text, sent_at: m.sent_at };
             ctx.out.frame(conn, protocol::frame("CHAT", None, &push));
         }
         if resumed {
@@ -314,11 +338,7 @@ impl Hub {
     }
 
     fn forget_if_offline(&mut self, user: UserId) {
-        if self
-            .sessions
-            .get(&user)
-            .is_some_and(|s| s.conn.is_none() && s.place == Place::Idle)
-        {
+        if self.sessions.get(&user).is_some_and(|s| s.conn.is_none() && s.place == Place::Idle) {
             self.sessions.remove(&user);
         }
     }
@@ -341,13 +361,9 @@ impl Hub {
     fn partner_view(&self, m: &Member) -> PartnerView {
         let profile = self.sessions.get(&m.user).map(|s| s.profile.clone());
         PartnerView {
-            nickname: profile
-                .as_ref()
-                .map_or_else(|| "stranger".into(), |p| p.nickname.clone()),
+            nickname: profile.as_ref().map_or_else(|| "stranger".into(), |p| p.nickname.clone()),
             mood: m.mood,
-            avatar: profile
-                .as_ref()
-                .map_or_else(|| "👤".into(), |p| p.avatar.clone()),
+            avatar: profile.as_ref().map_or_else(|| "👤".into(), |p| p.avatar.clone()),
             interests: m.interests.clone(),
         }
     }
@@ -361,10 +377,8 @@ impl Hub {
         reply_id: Option<&str>,
         ctx: &Ctx<'_>,
     ) -> Result<(), Refusal> {
-        let session = self
-            .sessions
-            .get_mut(&user)
-            .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "not signed in"))?;
+        let session =
+            self.sessions.get_mut(&user).ok_or_else(|| Refusal::new("UNAUTHENTICATED", "not signed in"))?;
         match session.place {
             Place::InRoom(_) => {
                 return Err(Refusal::new("ALREADY_IN_ROOM", "leave your room first"));
@@ -376,12 +390,9 @@ impl Hub {
         }
         let interests: Vec<String> = request.interests.iter().map(|s| s.to_string()).collect();
         let key = request.key();
-        let Hub {
-            matcher, cooldowns, ..
-        } = self;
+        let Hub { matcher, cooldowns, .. } = self;
         let now = ctx.now;
-        let excluded =
-            |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
+        let excluded = |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
         let joined = matcher.join(user, key, interests, now, &excluded);
         if let Some(conn) = session.conn {
             let reply = QueueWaiting {
@@ -390,20 +401,13 @@ impl Hub {
                 interests: &request.interests,
                 waiting: joined.waiting,
             };
-            ctx.out
-                .frame(conn, protocol::frame("QUEUE_WAITING", reply_id, &reply));
+            ctx.out.frame(conn, protocol::frame("QUEUE_WAITING", reply_id, &reply));
         }
-        session.place = Place::Queued {
-            ticket: joined.ticket,
-        };
+        session.place = Place::Queued { ticket: joined.ticket };
         session.request = Some(request);
         let ticket = joined.ticket;
-        ctx.out
-            .timer(now + self.rules.tier1, AppTimer::TierUp { user, ticket });
-        ctx.out.timer(
-            now + self.rules.match_timeout,
-            AppTimer::MatchTimeout { user, ticket },
-        );
+        ctx.out.timer(now + self.rules.tier1, AppTimer::TierUp { user, ticket });
+        ctx.out.timer(now + self.rules.match_timeout, AppTimer::MatchTimeout { user, ticket });
         if let Some(pair) = joined.pair {
             self.open_room(pair, ctx);
         }
@@ -411,10 +415,8 @@ impl Hub {
     }
 
     pub fn leave_queue(&mut self, user: UserId) -> Result<(), Refusal> {
-        let session = self
-            .sessions
-            .get_mut(&user)
-            .ok_or_else(|| Refusal::new("NOT_IN_QUEUE", "not waiting"))?;
+        let session =
+            self.sessions.get_mut(&user).ok_or_else(|| Refusal::new("NOT_IN_QUEUE", "not waiting"))?;
         if !matches!(session.place, Place::Queued { .. }) {
             return Err(Refusal::new("NOT_IN_QUEUE", "you are not waiting"));
         }
@@ -428,12 +430,9 @@ impl Hub {
         if self.matcher.ticket_of(user) != Some(ticket) {
             return;
         }
-        let Hub {
-            matcher, cooldowns, ..
-        } = self;
+        let Hub { matcher, cooldowns, .. } = self;
         let now = ctx.now;
-        let excluded =
-            |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
+        let excluded = |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
         if let Some(pair) = matcher.retry(user, now, &excluded) {
             self.open_room(pair, ctx);
         }
@@ -472,8 +471,7 @@ impl Hub {
             session.place = Place::Idle;
             if let Some(conn) = session.conn {
                 let payload = serde_json::json!({ "reason": reason });
-                ctx.out
-                    .frame(conn, protocol::frame("MATCH_CANCELLED", None, &payload));
+                ctx.out.frame(conn, protocol::frame("MATCH_CANCELLED", None, &payload));
             }
         }
     }
@@ -484,16 +482,9 @@ impl Hub {
             id = rand::random();
         }
         let member = |hub: &Hub, user: UserId, interests: &[String]| {
-            let mood = hub
-                .sessions
-                .get(&user)
-                .and_then(|s| s.request.as_ref())
-                .map_or(Mood::Random, |r| r.mood);
-            Member {
-                user,
-                mood,
-                interests: interests.iter().map(|s| s.as_str().into()).collect(),
-            }
+            let mood =
+                hub.sessions.get(&user).and_then(|s| s.request.as_ref()).map_or(Mood::Random, |r| r.mood);
+            Member { user, mood, interests: interests.iter().map(|s| s.as_str().into()).collect() }
         };
         let a = member(self, pair.joiner, &pair.joiner_interests);
         let b = member(self, pair.partner, &pair.partner_interests);
@@ -502,13 +493,7 @@ impl Hub {
             _ => a.mood,
         };
         let shared: Box<[Box<str>]> = pair.shared.iter().map(|s| s.as_str().into()).collect();
-        let room = Room {
-            mood,
-            members: [a, b],
-            seq: 0,
-            shared,
-            recent: VecDeque::new(),
-        };
+        let room = Room { mood, members: [a, b], seq: 0, shared, recent: VecDeque::new() };
         for (me, other) in [(0, 1), (1, 0)] {
             let user = room.members[me].user;
             let Some(session) = self.sessions.get_mut(&user) else {
@@ -522,14 +507,11 @@ impl Hub {
                     partner: self.partner_view(&room.members[other]),
                     shared_interests: &room.shared,
                 };
-                ctx.out
-                    .frame(conn, protocol::frame("MATCH_FOUND", None, &found));
+                ctx.out.frame(conn, protocol::frame("MATCH_FOUND", None, &found));
             }
         }
         self.rooms.insert(id, room);
-        ctx.metrics
-            .rooms_created
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.metrics.rooms_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Ends a room because `leaver` left it; the partner gets `PARTNER_LEFT`.
@@ -542,12 +524,8 @@ impl Hub {
         if let Some(session) = self.sessions.get_mut(&partner) {
             session.place = Place::Idle;
             if let Some(conn) = session.conn {
-                let left = PartnerLeft {
-                    room_id: room_id_str(room_id),
-                    reason,
-                };
-                ctx.out
-                    .frame(conn, protocol::frame("PARTNER_LEFT", None, &left));
+                let left = PartnerLeft { room_id: room_id_str(room_id), reason };
+                ctx.out.frame(conn, protocol::frame("PARTNER_LEFT", None, &left));
             }
         }
         if let Some(session) = self.sessions.get_mut(&room.members[me].user) {
@@ -561,8 +539,7 @@ impl Hub {
         if self.rules.cooldown == 0 {
             return;
         }
-        self.cooldowns
-            .insert(pair_key(a, b), now + self.rules.cooldown);
+        self.cooldowns.insert(pair_key(a, b), now + self.rules.cooldown);
         if self.cooldowns.len() > 2 * self.pruned_at.max(1024) {
             self.cooldowns.retain(|_, &mut until| until > now);
             self.pruned_at = self.cooldowns.len();
@@ -581,8 +558,6 @@ impl Hub {
     /// The partner's socket in a room, if they are attached.
     pub fn partner_conn(&self, room: &Room, user: UserId) -> Option<ConnId> {
         let (_, other) = room.sides(user);
-        self.sessions
-            .get(&room.members[other].user)
-            .and_then(|s| s.conn)
+        self.sessions.get(&room.members[other].user).and_then(|s| s.conn)
     }
 }

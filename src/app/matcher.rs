@@ -38,13 +38,7 @@ pub enum QueueKey {
 }
 
 impl QueueKey {
-    pub const ALL: [QueueKey; 5] = [
-        Self::Chill,
-        Self::Fire,
-        Self::Silly,
-        Self::Shy,
-        Self::Random,
-    ];
+    pub const ALL: [QueueKey; 5] = [Self::Chill, Self::Fire, Self::Silly, Self::Shy, Self::Random];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -122,10 +116,7 @@ impl Interner {
 
     /// Sorted names of `ids`.
     fn names(&self, ids: &[u32]) -> Vec<String> {
-        let mut v: Vec<String> = ids
-            .iter()
-            .map(|&t| self.names[t as usize].0.to_string())
-            .collect();
+        let mut v: Vec<String> = ids.iter().map(|&t| self.names[t as usize].0.to_string()).collect();
         v.sort_unstable();
         v
     }
@@ -235,29 +226,16 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             group.or_insert_with(|| Vec::with_capacity(1)).push(ticket);
         }
         let waiting = q.order.len();
-        let waiter = Waiter {
-            ticket,
-            queue,
-            tags,
-        };
+        let waiter = Waiter { ticket, queue, tags };
         self.waiters.insert(user, waiter);
         self.owners.insert(ticket, user);
 
         let pair = self.find(user, excluded).map(|p| self.pair(user, p));
-        Joined {
-            ticket,
-            waiting,
-            pair,
-        }
+        Joined { ticket, waiting, pair }
     }
 
     /// Re-run pairing for a waiter (e.g. when it crosses the tier-1 boundary).
-    pub fn retry(
-        &mut self,
-        user: K,
-        now_ms: u64,
-        excluded: &dyn Fn(K, K) -> bool,
-    ) -> Option<Pair<K>> {
+    pub fn retry(&mut self, user: K, now_ms: u64, excluded: &dyn Fn(K, K) -> bool) -> Option<Pair<K>> {
         self.clock = self.clock.max(now_ms);
         let partner = self.find(user, excluded)?;
         Some(self.pair(user, partner))
@@ -307,21 +285,13 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
         let q = &self.queues[w.queue.index()];
         // Candidates below `cut` are judged by tier 2: the pair takes the
         // older waiter's tier, so if I am tier 2, everyone is.
-        let cut = if w.ticket < tier2_below {
-            u64::MAX
-        } else {
-            tier2_below
-        };
+        let cut = if w.ticket < tier2_below { u64::MAX } else { tier2_below };
         let owner = |t: u64| *self.owners.get(&t).expect("indexed ticket has an owner");
         let ok = |t: &u64| *t != w.ticket && !excluded(user, owner(*t));
         let found = if w.tags.is_empty() {
             // Everyone shares 0, so oldest eligible wins: tier-2 waiters of
             // any kind, then younger empty sets.
-            q.order
-                .range(..cut)
-                .chain(q.bare.range(cut..))
-                .copied()
-                .find(ok)
+            q.order.range(..cut).chain(q.bare.range(cut..)).copied().find(ok)
         } else {
             // Shared-interest counts over tier-2-judged waiters sharing a tag.
             let mut counts: HashMap<u64, u32> = HashMap::new();
@@ -430,10 +400,7 @@ mod tests {
         assert_eq!(join(&mut m, 3, &["music", "art", "film"], 20), None);
         let p = join_pair(&mut m, 4, &["music", "art"], 30).expect("equal sets pair");
         assert_eq!((p.joiner, p.partner, p.queue), (4, 1, QueueKey::Chill));
-        assert_eq!(
-            (&p.shared, &p.partner_interests),
-            (&p.joiner_interests, &p.shared)
-        );
+        assert_eq!((&p.shared, &p.partner_interests), (&p.joiner_interests, &p.shared));
         assert_eq!(p.shared, tags(&["art", "music"]));
         assert_eq!(m.total(), 2);
     }
@@ -510,8 +477,7 @@ mod tests {
     fn excluded_candidate_is_skipped_for_the_next() {
         let mut m = Matcher::new(T1);
         let not = |x: u32, y: u32| move |a: u32, b: u32| (a.min(b), a.max(b)) == (x, y);
-        let mut join =
-            |u, ex: &dyn Fn(u32, u32) -> bool| m.join(u, QueueKey::Shy, tags(&["x"]), 0, ex).pair;
+        let mut join = |u, ex: &dyn Fn(u32, u32) -> bool| m.join(u, QueueKey::Shy, tags(&["x"]), 0, ex).pair;
         assert_eq!(join(1, &not(1, 2)), None);
         assert_eq!(join(2, &not(1, 2)), None);
         assert_eq!(join(3, &not(1, 3)).map(|p| p.partner), Some(2));
@@ -521,20 +487,13 @@ mod tests {
     #[test]
     fn queues_are_separate_and_random_pool_pairs_across_moods() {
         let mut m = Matcher::new(T1);
-        let mut join = |u, q, now| {
-            m.join(u, q, vec![], now, &never)
-                .pair
-                .map(|p| (p.queue, p.partner))
-        };
+        let mut join = |u, q, now| m.join(u, q, vec![], now, &never).pair.map(|p| (p.queue, p.partner));
         assert_eq!(join(1, QueueKey::Chill, 0), None);
         assert_eq!(join(2, QueueKey::Fire, 0), None);
         assert_eq!(join(3, QueueKey::Fire, 5 * T1), Some((QueueKey::Fire, 2)));
         // Callers put users of any mood who asked for random into the pool.
         assert_eq!(join(4, QueueKey::Random, 5 * T1), None);
-        assert_eq!(
-            join(5, QueueKey::Random, 5 * T1),
-            Some((QueueKey::Random, 4))
-        );
+        assert_eq!(join(5, QueueKey::Random, 5 * T1), Some((QueueKey::Random, 4)));
         assert_eq!(retry(&mut m, 1, 9 * T1), None);
         assert_eq!((m.len(QueueKey::Chill), m.total()), (1, 1));
     }
@@ -635,15 +594,7 @@ mod tests {
                     let j = m.join(user, queue, tags.clone(), now, &excluded);
                     assert_eq!(j.waiting, m.len(queue) + 2 * usize::from(j.pair.is_some()));
                     let (since, ticket) = (now, j.ticket);
-                    model.insert(
-                        user,
-                        Model {
-                            queue,
-                            tags,
-                            since,
-                            ticket,
-                        },
-                    );
+                    model.insert(user, Model { queue, tags, since, ticket });
                     j.pair
                 }
             };
@@ -651,20 +602,13 @@ mod tests {
                 // Whatever happened, no better partner may have been passed over.
                 let best = |c: &u32| score(&me, &model[c], now).filter(|_| !excluded(user, *c));
                 let want = model.keys().filter_map(|c| Some((best(c)?, *c))).max();
-                assert_eq!(
-                    want.map(|w| w.1),
-                    pair.as_ref().map(|p| p.partner),
-                    "{user}"
-                );
+                assert_eq!(want.map(|w| w.1), pair.as_ref().map(|p| p.partner), "{user}");
                 if let Some(p) = pair {
                     let other = model.remove(&p.partner).expect("partner was queued");
                     let mut shared = me.tags.clone();
                     shared.retain(|t| other.tags.contains(t));
                     assert_eq!((p.joiner, p.queue, p.shared), (user, me.queue, shared));
-                    assert_eq!(
-                        (p.joiner_interests, p.partner_interests),
-                        (me.tags, other.tags)
-                    );
+                    assert_eq!((p.joiner_interests, p.partner_interests), (me.tags, other.tags));
                     model.remove(&user);
                     pairs += 1;
                 }
@@ -673,10 +617,7 @@ mod tests {
             assert_eq!((m.total(), lens), (model.len(), model.len()));
         }
         for (&u, e) in &model {
-            assert_eq!(
-                (m.queue_of(u), m.ticket_of(u)),
-                (Some(e.queue), Some(e.ticket))
-            );
+            assert_eq!((m.queue_of(u), m.ticket_of(u)), (Some(e.queue), Some(e.ticket)));
         }
         assert!(pairs > 1000, "too few pairs to mean much: {pairs}");
     }

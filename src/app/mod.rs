@@ -4,10 +4,12 @@
 //! lock; identities are in the `Store`; everything a client receives leaves
 //! through the `Outbox`. Handlers never touch sockets.
 
+pub mod blocklist;
 pub mod command;
 pub mod commands;
 pub mod http_api;
 pub mod hub;
+pub mod limits;
 pub mod matcher;
 pub mod outbox;
 pub mod protocol;
@@ -34,9 +36,7 @@ use crate::store::{Profile, Store, UserRecord};
 
 /// Milliseconds since the Unix epoch (what clients see as times).
 pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Settings handlers read.
@@ -47,6 +47,10 @@ pub struct AppConfig {
 
 pub struct App {
     pub cfg: AppConfig,
+    /// Chat words refused with `CONTENT_REJECTED`; loaded once at start.
+    pub blocklist: blocklist::Blocklist,
+    /// Registrations per client IP.
+    pub registrations: Mutex<limits::IpLimiter>,
     pub clock: Clock,
     pub store: Arc<dyn Store>,
     pub hub: Mutex<Hub>,
@@ -61,18 +65,21 @@ impl App {
         out: Outbox,
         metrics: Arc<Metrics>,
         clock: Clock,
+        blocklist: blocklist::Blocklist,
     ) -> App {
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         let rules = hub::Rules {
             resume_grace: ms(cfg.resume_grace_secs),
+            chat: limits::Rate { per_sec: cfg.chat_rate, burst: cfg.chat_burst },
+            queue: limits::Rate { per_sec: cfg.queue_rate, burst: cfg.queue_burst },
             tier1: ms(cfg.match_tier1_secs),
             match_timeout: ms(cfg.match_timeout_secs),
             cooldown: ms(cfg.rematch_cooldown_secs),
         };
         App {
-            cfg: AppConfig {
-                max_message_chars: cfg.max_message_chars,
-            },
+            cfg: AppConfig { max_message_chars: cfg.max_message_chars },
+            blocklist,
+            registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),
             clock,
             store,
             hub: Mutex::new(Hub::new(rules)),
@@ -82,12 +89,7 @@ impl App {
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            out: &self.out,
-            metrics: &self.metrics,
-            now: self.clock.now(),
-            wall: wall_ms(),
-        }
+        Ctx { out: &self.out, metrics: &self.metrics, now: self.clock.now(), wall: wall_ms() }
     }
 
     /// Records that the user was seen now; returns the updated profile.
@@ -133,9 +135,7 @@ impl App {
                 let mut hub = self.hub.lock();
                 match timer {
                     AppTimer::TierUp { user, ticket } => hub.tier_up(user, ticket, &ctx),
-                    AppTimer::MatchTimeout { user, ticket } => {
-                        hub.match_timeout(user, ticket, &ctx)
-                    }
+                    AppTimer::MatchTimeout { user, ticket } => hub.match_timeout(user, ticket, &ctx),
                     AppTimer::ResumeExpired { user, room } => hub.resume_expired(user, room, &ctx),
                 }
             }
@@ -153,9 +153,7 @@ impl App {
         let id = env.id.as_deref();
         let user = self.hub.lock().user_of(conn);
         let req = commands::Request { conn, id, user };
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            commands::dispatch(self, &req, &env.ty, env.payload)
-        }));
+        let outcome = catch_unwind(AssertUnwindSafe(|| commands::dispatch(self, &req, &env.ty, env.payload)));
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(refusal)) => self.refuse(conn, id, refusal),
@@ -168,8 +166,11 @@ impl App {
     }
 
     fn refuse(&self, conn: ConnId, id: Option<&str>, refusal: Refusal) {
-        let payload: &ErrorPayload = &refusal.0;
+        let payload: &ErrorPayload = &refusal.error;
         self.out.frame(conn, protocol::frame("ERROR", id, payload));
+        if let Some(code) = refusal.close {
+            self.out.close(conn, code, "rate limit");
+        }
     }
 }
 

@@ -27,17 +27,9 @@ pub enum Out {
     /// A complete WebSocket frame for the connection.
     Frame { conn: ConnId, bytes: Vec<u8> },
     /// Send a close frame after what is pending, then close.
-    Close {
-        conn: ConnId,
-        code: u16,
-        reason: &'static str,
-    },
+    Close { conn: ConnId, code: u16, reason: &'static str },
     /// A complete HTTP response; `close` ends the connection after it.
-    Http {
-        conn: ConnId,
-        bytes: Vec<u8>,
-        close: bool,
-    },
+    Http { conn: ConnId, bytes: Vec<u8>, close: bool },
     /// Schedule an application timer.
     Timer { at: Millis, timer: AppTimer },
     /// Shutdown: waits are cancelled and rooms ended; close every socket.
@@ -70,14 +62,7 @@ pub struct Inbox {
 pub fn channel(waker: Arc<Waker>) -> (Outbox, Inbox) {
     let (tx, rx) = crossbeam_channel::bounded(OUT_QUEUE);
     let armed = Arc::new(AtomicBool::new(false));
-    (
-        Outbox {
-            tx,
-            waker,
-            armed: armed.clone(),
-        },
-        Inbox { rx, armed },
-    )
+    (Outbox { tx, waker, armed: armed.clone() }, Inbox { rx, armed })
 }
 
 impl Outbox {

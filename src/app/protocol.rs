@@ -43,14 +43,9 @@ pub struct BadEnvelope {
 
 /// Parses `{type, id?, payload?}`.
 pub fn parse_envelope(text: &str) -> Result<Envelope<'_>, BadEnvelope> {
-    let raw: RawEnvelope<'_> = serde_json::from_str(text).map_err(|e| BadEnvelope {
-        message: format!("malformed message: {e}"),
-        id: None,
-    })?;
-    let id = match raw
-        .id
-        .map(|r| serde_json::from_str::<serde_json::Value>(r.get()))
-    {
+    let raw: RawEnvelope<'_> = serde_json::from_str(text)
+        .map_err(|e| BadEnvelope { message: format!("malformed message: {e}"), id: None })?;
+    let id = match raw.id.map(|r| serde_json::from_str::<serde_json::Value>(r.get())) {
         None | Some(Ok(serde_json::Value::Null)) => None,
         Some(Ok(serde_json::Value::String(s))) if s.chars().count() <= MAX_ID_CHARS => Some(s),
         Some(_) => {
@@ -63,17 +58,10 @@ pub fn parse_envelope(text: &str) -> Result<Envelope<'_>, BadEnvelope> {
     let ty = match raw.ty {
         Some(serde_json::Value::String(s)) => s,
         _ => {
-            return Err(BadEnvelope {
-                message: "type must be a string".into(),
-                id,
-            });
+            return Err(BadEnvelope { message: "type must be a string".into(), id });
         }
     };
-    Ok(Envelope {
-        ty,
-        id,
-        payload: raw.payload,
-    })
+    Ok(Envelope { ty, id, payload: raw.payload })
 }
 
 /// Parses a payload into `T`; an absent payload reads as `{}`.
@@ -114,15 +102,22 @@ pub struct ErrorPayload {
 
 /// A refused client message: what becomes its `ERROR` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal(pub ErrorPayload);
+pub struct Refusal {
+    pub error: ErrorPayload,
+    /// Close the socket with this code after the `ERROR` (4429).
+    pub close: Option<u16>,
+}
 
 impl Refusal {
     pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal(ErrorPayload {
-            code,
-            message: message.into(),
-            retry_after_ms: None,
-        })
+        let error = ErrorPayload { code, message: message.into(), retry_after_ms: None };
+        Refusal { error, close: None }
+    }
+
+    pub fn rate_limited(retry_after_ms: u64) -> Refusal {
+        let mut r = Refusal::new("RATE_LIMITED", "slow down");
+        r.error.retry_after_ms = Some(retry_after_ms);
+        r
     }
 
     pub fn bad_request(message: impl Into<String>) -> Refusal {
@@ -176,10 +171,7 @@ mod tests {
             assert_eq!(f[0], 0x81);
             let (head, body) = match f[1] {
                 126 => (4, u16::from_be_bytes([f[2], f[3]]) as usize),
-                127 => (
-                    10,
-                    u64::from_be_bytes(f[2..10].try_into().unwrap()) as usize,
-                ),
+                127 => (10, u64::from_be_bytes(f[2..10].try_into().unwrap()) as usize),
                 n => (2, n as usize),
             };
             assert_eq!(f.len(), head + body);

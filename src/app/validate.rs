@@ -41,14 +41,9 @@ pub fn interests(values: &[String]) -> Result<Box<[Box<str>]>, String> {
         let tag = raw.trim().to_lowercase();
         let n = tag.chars().count();
         if n == 0 || n > MAX_INTEREST_CHARS {
-            return Err(format!(
-                "each interest must be 1 to {MAX_INTEREST_CHARS} characters"
-            ));
+            return Err(format!("each interest must be 1 to {MAX_INTEREST_CHARS} characters"));
         }
-        if !tag
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
-        {
+        if !tag.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-') {
             return Err("interests may hold only letters, digits, space and -".into());
         }
         if !out.iter().any(|t| **t == *tag) {
@@ -69,6 +64,13 @@ pub enum TextError {
 }
 
 impl TextError {
+    pub fn message(self) -> &'static str {
+        match self {
+            TextError::Empty => "the message is empty",
+            TextError::TooLong => "the message is too long",
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             TextError::Empty => "EMPTY_MESSAGE",
@@ -91,8 +93,8 @@ pub fn chat_text(text: &str, max: usize) -> Result<&str, TextError> {
 }
 
 const ADJECTIVES: [&str; 16] = [
-    "Quiet", "Brave", "Sunny", "Gentle", "Clever", "Lucky", "Merry", "Calm", "Witty", "Bold",
-    "Cosy", "Swift", "Shy", "Jolly", "Kind", "Misty",
+    "Quiet", "Brave", "Sunny", "Gentle", "Clever", "Lucky", "Merry", "Calm", "Witty", "Bold", "Cosy",
+    "Swift", "Shy", "Jolly", "Kind", "Misty",
 ];
 const ANIMALS: [(&str, &str); 16] = [
     ("Otter", "🦦"),
@@ -135,14 +137,9 @@ mod tests {
 
     #[test]
     fn interests_are_normalised_and_bounded() {
-        let v: Vec<String> = ["Music", " music ", "Board-Games", "sci fi"]
-            .map(String::from)
-            .into();
+        let v: Vec<String> = ["Music", " music ", "Board-Games", "sci fi"].map(String::from).into();
         let got = interests(&v).unwrap();
-        assert_eq!(
-            got.iter().map(|s| &**s).collect::<Vec<_>>(),
-            ["music", "board-games", "sci fi"]
-        );
+        assert_eq!(got.iter().map(|s| &**s).collect::<Vec<_>>(), ["music", "board-games", "sci fi"]);
         assert!(interests(&["a!".to_string()]).is_err());
         assert!(interests(&["".to_string()]).is_err());
         assert!(interests(&["x".repeat(25)]).is_err());

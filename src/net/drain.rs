@@ -57,10 +57,7 @@ impl Reactor {
         info!("draining: {} connections open", self.conns.len());
         self.state.draining.store(true, Ordering::Release);
         let _ = self.poll.registry().deregister(&mut self.listener);
-        self.drain = Some(Drain {
-            deadline: self.clock.now() + DRAIN_DEADLINE_MS,
-            ready: false,
-        });
+        self.drain = Some(Drain { deadline: self.clock.now() + DRAIN_DEADLINE_MS, ready: false });
         self.send_reliably(0, Command::Drain);
     }
 
@@ -74,11 +71,7 @@ impl Reactor {
             match self.conns[slot].phase {
                 Phase::Ws => {
                     let mut bytes = Vec::new();
-                    frame::encode(
-                        &mut bytes,
-                        OpCode::Data(Data::Text),
-                        SESSION_ENDED_SHUTDOWN.as_bytes(),
-                    );
+                    frame::encode(&mut bytes, OpCode::Data(Data::Text), SESSION_ENDED_SHUTDOWN.as_bytes());
                     self.conns[slot].queue_slice(&bytes);
                     self.close_ws(slot, 1001, "server shutting down");
                 }

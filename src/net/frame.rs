@@ -87,9 +87,7 @@ pub struct WsReader {
 
 /// XOR `buf` with the repeating 4-byte `mask`, eight bytes at a time.
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
+    let wide = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
@@ -196,10 +194,7 @@ impl WsReader {
             (Data::Text | Data::Binary, None) if fin => emit(data == Data::Text, payload, on),
             (Data::Text | Data::Binary, None) => {
                 let bytes = payload.to_vec();
-                self.partial = Some(Box::new(Partial {
-                    text: data == Data::Text,
-                    bytes,
-                }));
+                self.partial = Some(Box::new(Partial { text: data == Data::Text, bytes }));
                 Ok(true)
             }
             (Data::Continue, Some(partial)) => {
@@ -215,11 +210,7 @@ impl WsReader {
     }
 }
 
-fn emit(
-    text: bool,
-    payload: &[u8],
-    on: &mut dyn FnMut(WsEvent<'_>) -> bool,
-) -> Result<bool, FrameError> {
+fn emit(text: bool, payload: &[u8], on: &mut dyn FnMut(WsEvent<'_>) -> bool) -> Result<bool, FrameError> {
     if text {
         let s = std::str::from_utf8(payload).map_err(|_| FrameError::BadUtf8)?;
         Ok(on(WsEvent::Text(s)))
@@ -246,10 +237,7 @@ fn close_reply(payload: &[u8]) -> Result<u16, FrameError> {
 
 /// Appends one final, unmasked server frame to `out`.
 pub fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let head = FrameHeader {
-        opcode,
-        ..FrameHeader::default()
-    };
+    let head = FrameHeader { opcode, ..FrameHeader::default() };
     // Writing into a Vec cannot fail.
     let _ = head.format(payload.len() as u64, out);
     out.extend_from_slice(payload);
@@ -280,10 +268,7 @@ impl TextFrameBuilder {
         let mut head = [0u8; GAP];
         let head_len = {
             let mut w = &mut head[..];
-            let h = FrameHeader {
-                opcode: OpCode::Data(Data::Text),
-                ..FrameHeader::default()
-            };
+            let h = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
             let _ = h.format(len as u64, &mut w);
             GAP - w.len()
         };

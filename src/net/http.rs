@@ -109,9 +109,7 @@ fn method_of(m: &str) -> Method {
 }
 
 fn has_token(value: &str, token: &str) -> bool {
-    value
-        .split(',')
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Parses one request from the start of `buf`.
@@ -145,18 +143,13 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
         let value = std::str::from_utf8(h.value).map_err(|_| HttpError::Bad("non-UTF-8 header"))?;
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .trim()
-                .parse()
-                .map_err(|_| HttpError::Bad("bad Content-Length"))?;
+            let n = value.trim().parse().map_err(|_| HttpError::Bad("bad Content-Length"))?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(HttpError::Bad("conflicting Content-Length"));
             }
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(HttpError::Bad(
-                "Transfer-Encoding is not supported; send Content-Length",
-            ));
+            return Err(HttpError::Bad("Transfer-Encoding is not supported; send Content-Length"));
         } else if name.eq_ignore_ascii_case("connection") {
             connection_upgrade |= has_token(value, "upgrade");
             if has_token(value, "close") {
@@ -170,10 +163,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
             // Any other scheme (or an empty token) reads as an empty token:
             // refused as invalid, never mistaken for "no credentials".
             let v = value.trim();
-            let token = v
-                .get(..7)
-                .filter(|p| p.eq_ignore_ascii_case("bearer "))
-                .map(|_| v[7..].trim());
+            let token = v.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| v[7..].trim());
             out.bearer = Some(token.unwrap_or("").to_owned());
         } else if name.eq_ignore_ascii_case("origin") {
             out.origin = Some(value.trim().to_owned());
@@ -229,13 +219,7 @@ pub struct Response {
 
 impl Response {
     pub fn json(status: u16, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            content_type: "application/json",
-            body,
-            head_only: false,
-        }
+        Response { status, headers: Vec::new(), content_type: "application/json", body, head_only: false }
     }
 
     /// The contract's error shape: `{"error":{"code":..,"message":..}}`.
@@ -245,13 +229,7 @@ impl Response {
     }
 
     pub fn no_content() -> Response {
-        Response {
-            status: 204,
-            headers: Vec::new(),
-            content_type: "",
-            body: Vec::new(),
-            head_only: false,
-        }
+        Response { status: 204, headers: Vec::new(), content_type: "", body: Vec::new(), head_only: false }
     }
 
     pub fn header(mut self, line: String) -> Response {
@@ -273,11 +251,7 @@ impl Response {
             head.push_str(h);
             head.push_str("\r\n");
         }
-        head.push_str(if close {
-            "Connection: close\r\n\r\n"
-        } else {
-            "Connection: keep-alive\r\n\r\n"
-        });
+        head.push_str(if close { "Connection: close\r\n\r\n" } else { "Connection: keep-alive\r\n\r\n" });
         let mut out = head.into_bytes();
         if !self.head_only {
             out.extend_from_slice(&self.body);

@@ -36,8 +36,9 @@ impl Reactor {
                             r.head_only = true;
                             r
                         }
-                        _ => Response::error(405, "METHOD_NOT_ALLOWED", "use GET")
-                            .header("Allow: GET".into()),
+                        _ => {
+                            Response::error(405, "METHOD_NOT_ALLOWED", "use GET").header("Allow: GET".into())
+                        }
                     };
                     self.respond(slot, &resp, req.close);
                     return (used, true);
@@ -49,11 +50,7 @@ impl Reactor {
                     return (0, false);
                 }
                 let peer = self.conns[slot].peer;
-                let _ = self.workers[worker].try_send(Command::Http {
-                    conn: id,
-                    peer,
-                    req,
-                });
+                let _ = self.workers[worker].try_send(Command::Http { conn: id, peer, req });
                 self.conns[slot].phase = Phase::HttpAwaiting;
                 (used, false)
             }
@@ -67,10 +64,7 @@ impl Reactor {
             "version": env!("CARGO_PKG_VERSION"),
             "uptimeSeconds": self.clock.now() / 1000,
         });
-        Response::json(
-            if draining { 503 } else { 200 },
-            body.to_string().into_bytes(),
-        )
+        Response::json(if draining { 503 } else { 200 }, body.to_string().into_bytes())
     }
 
     fn reply_error(&mut self, slot: usize, e: HttpError) {
@@ -95,11 +89,7 @@ impl Reactor {
         let refusal = if req.method() != Method::Get {
             Some(Response::error(405, "METHOD_NOT_ALLOWED", "use GET").header("Allow: GET".into()))
         } else if !req.wants_upgrade || req.ws_key.is_none() {
-            Some(Response::error(
-                400,
-                "BAD_REQUEST",
-                "expected a WebSocket upgrade request",
-            ))
+            Some(Response::error(400, "BAD_REQUEST", "expected a WebSocket upgrade request"))
         } else if req.ws_version.as_deref() != Some("13") {
             Some(
                 Response::error(426, "BAD_REQUEST", "unsupported WebSocket version")
@@ -120,8 +110,7 @@ impl Reactor {
                 self.enter_ws(slot);
             }
             (refusal, _) => {
-                let resp =
-                    refusal.unwrap_or_else(|| Response::error(400, "BAD_REQUEST", "bad upgrade"));
+                let resp = refusal.unwrap_or_else(|| Response::error(400, "BAD_REQUEST", "bad upgrade"));
                 self.respond(slot, &resp, req.close);
             }
         }

@@ -116,13 +116,11 @@ impl Reactor {
         inbox: Inbox,
         state: Arc<ServerState>,
     ) -> io::Result<Reactor> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let signals = if cfg.handle_signals {
             use signal_hook::consts::{SIGINT, SIGTERM};
             let mut s = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
-            poll.registry()
-                .register(&mut s, SIGNALS, Interest::READABLE)?;
+            poll.registry().register(&mut s, SIGNALS, Interest::READABLE)?;
             Some(s)
         } else {
             None
@@ -200,9 +198,7 @@ impl Reactor {
 
     /// The live connection behind `id`, if its generation still matches.
     pub(super) fn live(&mut self, id: ConnId) -> Option<&mut Connection> {
-        self.conns
-            .get_mut(id.slot as usize)
-            .filter(|c| c.generation == id.generation)
+        self.conns.get_mut(id.slot as usize).filter(|c| c.generation == id.generation)
     }
 
     pub(super) fn id_of(&self, slot: usize) -> ConnId {
@@ -221,11 +217,7 @@ impl Reactor {
                     let entry = self.conns.vacant_entry();
                     let slot = entry.key();
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = self
-                        .poll
-                        .registry()
-                        .register(&mut sock, Token(slot), interest)
-                    {
+                    if let Err(e) = self.poll.registry().register(&mut sock, Token(slot), interest) {
                         warn!("register failed: {e}");
                         continue;
                     }
@@ -233,21 +225,12 @@ impl Reactor {
                     let now = self.clock.now();
                     entry.insert(Connection::new(sock, self.next_generation, addr.ip(), now));
                     let conn = ConnId::new(slot as u32, self.next_generation);
-                    self.timers.schedule(
-                        now + self.cfg.auth_timeout,
-                        Timer::Heartbeat { conn, ws: false },
-                    );
-                    self.state
-                        .metrics
-                        .connections
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.timers.schedule(now + self.cfg.auth_timeout, Timer::Heartbeat { conn, ws: false });
+                    self.state.metrics.connections.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
+                    if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
                 Err(e) => {
                     // EMFILE and friends: the pending connection stays in the
                     // backlog; try again shortly instead of spinning on it.
@@ -314,10 +297,7 @@ impl Reactor {
         }
         if self.conns[slot].inbuf.is_empty() {
             let used = self.process(slot, fresh);
-            if let Some(conn) = self
-                .conns
-                .get_mut(slot)
-                .filter(|c| c.generation == generation)
+            if let Some(conn) = self.conns.get_mut(slot).filter(|c| c.generation == generation)
                 && used < fresh.len()
             {
                 conn.inbuf.extend_from_slice(&fresh[used..]);
@@ -333,10 +313,7 @@ impl Reactor {
         let generation = self.conns[slot].generation;
         let mut buf = mem::take(&mut self.conns[slot].inbuf);
         let used = self.process(slot, &mut buf);
-        if let Some(conn) = self
-            .conns
-            .get_mut(slot)
-            .filter(|c| c.generation == generation)
+        if let Some(conn) = self.conns.get_mut(slot).filter(|c| c.generation == generation)
             && used < buf.len()
         {
             buf.drain(..used);
@@ -522,8 +499,7 @@ impl Reactor {
         conn.phase = Phase::Closing;
         conn.paused = false;
         let id = ConnId::new(slot as u32, conn.generation);
-        self.timers
-            .schedule(self.clock.now() + self.cfg.linger, Timer::Linger(id));
+        self.timers.schedule(self.clock.now() + self.cfg.linger, Timer::Linger(id));
         self.mark_dirty(slot);
     }
 
@@ -548,10 +524,7 @@ impl Reactor {
         if conn.upgraded && !conn.notified {
             conn.notified = true;
             let id = ConnId::new(slot as u32, conn.generation);
-            self.send_reliably(
-                worker_for(id, self.workers.len()),
-                Command::Closed { conn: id },
-            );
+            self.send_reliably(worker_for(id, self.workers.len()), Command::Closed { conn: id });
         }
     }
 
@@ -562,9 +535,6 @@ impl Reactor {
         self.notify_closed(slot);
         let mut conn = self.conns.remove(slot);
         let _ = self.poll.registry().deregister(&mut conn.sock);
-        self.state
-            .metrics
-            .connections
-            .fetch_sub(1, Ordering::Relaxed);
+        self.state.metrics.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }

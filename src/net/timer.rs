@@ -23,9 +23,7 @@ pub struct Clock {
 
 impl Clock {
     pub fn new() -> Clock {
-        Clock {
-            start: Instant::now(),
-        }
+        Clock { start: Instant::now() }
     }
 
     pub fn now(&self) -> Millis {
@@ -72,19 +70,12 @@ pub struct Timers<T> {
 
 impl<T> Timers<T> {
     pub fn new() -> Timers<T> {
-        Timers {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
+        Timers { heap: BinaryHeap::new(), seq: 0 }
     }
 
     pub fn schedule(&mut self, at: Millis, item: T) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry {
-            at,
-            seq: self.seq,
-            item,
-        }));
+        self.heap.push(Reverse(Entry { at, seq: self.seq, item }));
     }
 
     /// The earliest deadline, if any: how long the reactor may sleep.
@@ -94,11 +85,7 @@ impl<T> Timers<T> {
 
     /// Removes and returns one entry due at or before `now`.
     pub fn pop_due(&mut self, now: Millis) -> Option<T> {
-        if self.heap.peek()?.0.at <= now {
-            self.heap.pop().map(|e| e.0.item)
-        } else {
-            None
-        }
+        if self.heap.peek()?.0.at <= now { self.heap.pop().map(|e| e.0.item) } else { None }
     }
 
     pub fn len(&self) -> usize {

@@ -22,15 +22,10 @@ impl Reactor {
         conn.upgraded = true;
         conn.since = now;
         let id = ConnId::new(slot as u32, conn.generation);
-        self.timers
-            .schedule(now + self.cfg.auth_timeout, Timer::Auth(id));
+        self.timers.schedule(now + self.cfg.auth_timeout, Timer::Auth(id));
         let first = self.cfg.ping_interval.min(self.cfg.idle_timeout);
-        self.timers
-            .schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
-        self.state
-            .metrics
-            .websockets
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.timers.schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
+        self.state.metrics.websockets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Decodes frames; returns (bytes used, whether the caller may go on).
@@ -46,10 +41,7 @@ impl Reactor {
         let decoded = conn.ws.decode(buf, budget, &mut |event| match event {
             WsEvent::Text(text) => {
                 // The budget guarantees room: only the reactor sends here.
-                let cmd = Command::Text {
-                    conn: id,
-                    text: text.into(),
-                };
+                let cmd = Command::Text { conn: id, text: text.into() };
                 let _ = workers[worker].try_send(cmd);
                 true
             }
@@ -178,7 +170,6 @@ impl Reactor {
             }
             _ => return,
         };
-        self.timers
-            .schedule(next, Timer::Heartbeat { conn: id, ws });
+        self.timers.schedule(next, Timer::Heartbeat { conn: id, ws });
     }
 }

@@ -36,15 +36,7 @@ impl UserId {
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = format!("{:032x}", self.0);
-        write!(
-            f,
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
     }
 }
 
@@ -71,13 +63,7 @@ pub enum Mood {
 }
 
 impl Mood {
-    pub const ALL: [Mood; 5] = [
-        Mood::Chill,
-        Mood::Fire,
-        Mood::Silly,
-        Mood::Shy,
-        Mood::Random,
-    ];
+    pub const ALL: [Mood; 5] = [Mood::Chill, Mood::Fire, Mood::Silly, Mood::Shy, Mood::Random];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -53,9 +53,7 @@ impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
     }
 }
@@ -71,11 +69,7 @@ pub fn read_response(s: &mut TcpStream) -> HttpResponse {
             break i + 4;
         }
         let n = s.read(&mut chunk).expect("response bytes");
-        assert!(
-            n > 0,
-            "connection closed before a full response: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
+        assert!(n > 0, "connection closed before a full response: {:?}", String::from_utf8_lossy(&buf));
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
@@ -83,9 +77,7 @@ pub fn read_response(s: &mut TcpStream) -> HttpResponse {
     let len: usize = head
         .lines()
         .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap())
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
         })
         .unwrap_or(0);
     while buf.len() < head_end + len {
@@ -93,11 +85,7 @@ pub fn read_response(s: &mut TcpStream) -> HttpResponse {
         assert!(n > 0, "connection closed inside the body");
         buf.extend_from_slice(&chunk[..n]);
     }
-    HttpResponse {
-        status,
-        head,
-        body: buf[head_end..head_end + len].to_vec(),
-    }
+    HttpResponse { status, head, body: buf[head_end..head_end + len].to_vec() }
 }
 
 /// Sends raw bytes on a fresh connection and reads one response.
@@ -118,9 +106,7 @@ pub fn http(
     body: Option<&Value>,
 ) -> HttpResponse {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -138,19 +124,8 @@ pub struct User {
 
 #[track_caller]
 pub fn register(addr: SocketAddr, body: Value) -> User {
-    let r = http(
-        addr,
-        "POST",
-        "/api/users/registerOrUpdate",
-        None,
-        Some(&body),
-    );
-    assert_eq!(
-        r.status,
-        200,
-        "register: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let r = http(addr, "POST", "/api/users/registerOrUpdate", None, Some(&body));
+    assert_eq!(r.status, 200, "register: {}", String::from_utf8_lossy(&r.body));
     let v = r.json();
     User {
         id: v["userId"].as_str().unwrap().into(),
@@ -169,8 +144,7 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        let (ws, resp) =
-            tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
+        let (ws, resp) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
         assert_eq!(resp.status(), 101);
         Client { ws }
     }
@@ -235,9 +209,7 @@ impl Client {
                     let code = frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005);
                     return (code, before);
                 }
-                Ok(Message::Text(t)) => {
-                    before.push(serde_json::from_str(&t).unwrap_or(Value::Null))
-                }
+                Ok(Message::Text(t)) => before.push(serde_json::from_str(&t).unwrap_or(Value::Null)),
                 Ok(_) => {}
                 Err(e) => panic!("connection ended without a close frame: {e}; before: {before:?}"),
             }
@@ -251,10 +223,7 @@ impl Client {
         self.ws.get_mut().set_read_timeout(Some(d)).unwrap();
         match self.ws.read() {
             Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Ok(Message::Ping(_)) => {}
             other => panic!("expected silence, got {other:?}"),
         }
@@ -274,14 +243,8 @@ pub fn pair_users(addr: SocketAddr, a: &User, b: &User) -> (Client, Client, Stri
     let mut ca = Client::authed(addr, a);
     let mut cb = Client::authed(addr, b);
     let payload = json!({"mood": "chill", "interests": []});
-    assert_eq!(
-        ca.request("JOIN_QUEUE", "q", payload.clone())["type"],
-        "QUEUE_WAITING"
-    );
-    assert_eq!(
-        cb.request("JOIN_QUEUE", "q", payload)["type"],
-        "QUEUE_WAITING"
-    );
+    assert_eq!(ca.request("JOIN_QUEUE", "q", payload.clone())["type"], "QUEUE_WAITING");
+    assert_eq!(cb.request("JOIN_QUEUE", "q", payload)["type"], "QUEUE_WAITING");
     let fa = ca.recv_type("MATCH_FOUND");
     let fb = cb.recv_type("MATCH_FOUND");
     assert_eq!(fa["payload"]["roomId"], fb["payload"]["roomId"]);

@@ -39,23 +39,13 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
     let Some(record) = record else {
         return reject(app, req, "unknown token");
     };
-    let last_seq = p
-        .last_seq
-        .as_ref()
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(0);
+    let last_seq = p.last_seq.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(0);
     let profile = app.touch(&record);
     let ctx = app.ctx();
     let mut hub = app.hub.lock();
-    let old = hub.attach(req.conn, record.id, profile.clone());
+    let old = hub.attach(req.conn, record.id, profile.clone(), ctx.now);
     if let Some(old) = old {
-        let ended = protocol::frame(
-            "SESSION_ENDED",
-            None,
-            &Reason {
-                reason: "superseded",
-            },
-        );
+        let ended = protocol::frame("SESSION_ENDED", None, &Reason { reason: "superseded" });
         app.out.frame(old, ended);
         app.out.close(old, 4409, "superseded");
     }
@@ -64,16 +54,14 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
         profile: ProfileView::of(&hub, record.id, &profile),
         room: hub.room_view(record.id),
     };
-    app.out
-        .frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
+    app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
     hub.replay(record.id, req.conn, last_seq, old.is_none(), &ctx);
     Ok(())
 }
 
 fn reject(app: &App, req: &Request<'_>, message: &str) -> Result<(), Refusal> {
     let payload = serde_json::json!({ "code": "INVALID_TOKEN", "message": message });
-    app.out
-        .frame(req.conn, protocol::frame("AUTH_ERROR", req.id, &payload));
+    app.out.frame(req.conn, protocol::frame("AUTH_ERROR", req.id, &payload));
     app.out.close(req.conn, 4401, "invalid token");
     Ok(())
 }

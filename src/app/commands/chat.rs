@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::hub::{KEPT_MESSAGES, Kept};
+use crate::app::hub::{KEPT_MESSAGES, Kept, Limit};
 use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::validate;
@@ -23,11 +23,20 @@ pub struct Chat {
 
 pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     let user = req.user()?;
-    let text = validate::chat_text(&p.text, app.cfg.max_message_chars);
+    // Text rules cost nothing under the lock: checked first, reported
+    // after the rate limit and the room, which a client must fix first.
+    let text = validate::chat_text(&p.text, app.cfg.max_message_chars)
+        .map_err(|e| Refusal::new(e.code(), e.message()))
+        .and_then(|t| match app.blocklist.hits(t) {
+            true => Err(Refusal::new("CONTENT_REJECTED", "the message contains a blocked word")),
+            false => Ok(t),
+        });
     let sent_at = crate::app::wall_ms();
+    let now = app.clock.now();
     let mut hub = app.hub.lock();
+    hub.take(user, Limit::Chat, now)?;
     let id = hub.own_room(user, &p.room_id)?;
-    let text = text.map_err(|e| Refusal::new(e.code(), "message refused"))?;
+    let text = text?;
     let partner = {
         let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
         hub.partner_conn(room, user)
@@ -39,31 +48,14 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     if room.recent.len() == KEPT_MESSAGES {
         room.recent.pop_front();
     }
-    room.recent.push_back(Kept {
-        seq,
-        from,
-        text: text.into(),
-        sent_at,
-    });
+    room.recent.push_back(Kept { seq, from, text: text.into(), sent_at });
     let room_id = p.room_id.as_str();
     if let Some(partner) = partner {
-        let push = ChatPush {
-            room_id,
-            seq,
-            text,
-            sent_at,
-        };
+        let push = ChatPush { room_id, seq, text, sent_at };
         app.out.frame(partner, protocol::frame("CHAT", None, &push));
     }
-    let ack = ChatAck {
-        room_id,
-        seq,
-        sent_at,
-    };
-    app.out
-        .frame(req.conn, protocol::frame("CHAT_ACK", req.id, &ack));
-    app.metrics
-        .messages
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ack = ChatAck { room_id, seq, sent_at };
+    app.out.frame(req.conn, protocol::frame("CHAT_ACK", req.id, &ack));
+    app.metrics.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
+use crate::app::hub::Limit;
 use crate::app::hub::QueueRequest;
 use crate::app::protocol::Refusal;
 use crate::app::validate;
@@ -23,20 +24,12 @@ pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
         Some("random") => true,
         Some(_) => return Err(Refusal::bad_request("mode must be same_mood or random")),
     };
-    let mood = p
-        .mood
-        .as_deref()
-        .map(validate::mood)
-        .transpose()
-        .map_err(Refusal::bad_request)?;
-    let interests = p
-        .interests
-        .as_deref()
-        .map(validate::interests)
-        .transpose()
-        .map_err(Refusal::bad_request)?;
+    let mood = p.mood.as_deref().map(validate::mood).transpose().map_err(Refusal::bad_request)?;
+    let interests =
+        p.interests.as_deref().map(validate::interests).transpose().map_err(Refusal::bad_request)?;
     let ctx = app.ctx();
     let mut hub = app.hub.lock();
+    hub.take(user, Limit::Queue, app.clock.now())?;
     let profile = hub
         .sessions
         .get(&user)

@@ -2,14 +2,15 @@
 
 use super::Request;
 use crate::app::App;
+use crate::app::hub::Limit;
 use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Empty, Refusal};
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let user = req.user()?;
     let mut hub = app.hub.lock();
+    hub.take(user, Limit::Queue, app.clock.now())?;
     hub.leave_queue(user)?;
-    app.out
-        .frame(req.conn, protocol::frame("QUEUE_LEFT", req.id, &Empty {}));
+    app.out.frame(req.conn, protocol::frame("QUEUE_LEFT", req.id, &Empty {}));
     Ok(())
 }

@@ -20,16 +20,7 @@ pub fn run(app: &App, req: &Request<'_>, p: LeaveRoom) -> Result<(), Refusal> {
     let ctx = app.ctx();
     let mut hub = app.hub.lock();
     let id = hub.own_room(user, &p.room_id)?;
-    app.out.frame(
-        req.conn,
-        protocol::frame(
-            "ROOM_LEFT",
-            req.id,
-            &RoomRef {
-                room_id: &p.room_id,
-            },
-        ),
-    );
+    app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &p.room_id }));
     hub.end_room(id, user, "left", &ctx);
     Ok(())
 }

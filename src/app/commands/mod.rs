@@ -68,20 +68,13 @@ pub struct Request<'a> {
 impl Request<'_> {
     /// The user, present for every kind that `needs_auth`.
     fn user(&self) -> Result<UserId, Refusal> {
-        self.user
-            .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))
+        self.user.ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))
     }
 }
 
 /// Runs one client message.
-pub fn dispatch(
-    app: &App,
-    req: &Request<'_>,
-    ty: &str,
-    payload: Option<&RawValue>,
-) -> Result<(), Refusal> {
-    let kind = Kind::parse(ty)
-        .ok_or_else(|| Refusal::bad_request(format!("unknown message type {ty:?}")))?;
+pub fn dispatch(app: &App, req: &Request<'_>, ty: &str, payload: Option<&RawValue>) -> Result<(), Refusal> {
+    let kind = Kind::parse(ty).ok_or_else(|| Refusal::bad_request(format!("unknown message type {ty:?}")))?;
     if kind.needs_auth() {
         req.user()?;
     }

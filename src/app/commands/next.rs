@@ -4,6 +4,7 @@
 
 use super::Request;
 use crate::app::App;
+use crate::app::hub::Limit;
 use crate::app::hub::{Place, QueueRequest, room_id_str};
 use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
@@ -13,19 +14,14 @@ pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let user = req.user()?;
     let ctx = app.ctx();
     let mut hub = app.hub.lock();
+    hub.take(user, Limit::Queue, app.clock.now())?;
     let session = hub.sessions.get(&user).ok_or_else(Refusal::not_in_room)?;
     let Place::InRoom(id) = session.place else {
         return Err(Refusal::not_in_room());
     };
-    let request = session
-        .request
-        .clone()
-        .unwrap_or_else(|| QueueRequest::from_profile(&session.profile));
+    let request = session.request.clone().unwrap_or_else(|| QueueRequest::from_profile(&session.profile));
     let room_id = room_id_str(id);
-    app.out.frame(
-        req.conn,
-        protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &room_id }),
-    );
+    app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &room_id }));
     hub.end_room(id, user, "next", &ctx);
     // Cannot be refused: the user was just made idle.
     let _ = hub.join(user, request, None, &ctx);

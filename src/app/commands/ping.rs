@@ -14,10 +14,7 @@ struct Pong {
 }
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
-    let pong = Pong {
-        server_time: crate::app::wall_ms(),
-    };
-    app.out
-        .frame(req.conn, protocol::frame("PONG", req.id, &pong));
+    let pong = Pong { server_time: crate::app::wall_ms() };
+    app.out.frame(req.conn, protocol::frame("PONG", req.id, &pong));
     Ok(())
 }

@@ -22,14 +22,9 @@ pub fn run(app: &App, req: &Request<'_>, p: Typing) -> Result<(), Refusal> {
     let id = hub.own_room(user, &p.room_id)?;
     let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
     if let Some(partner) = hub.partner_conn(room, user) {
-        let push = TypingPush {
-            room_id: &p.room_id,
-            is_typing: p.is_typing,
-        };
-        app.out
-            .frame(partner, protocol::frame("TYPING", None, &push));
+        let push = TypingPush { room_id: &p.room_id, is_typing: p.is_typing };
+        app.out.frame(partner, protocol::frame("TYPING", None, &push));
     }
-    app.out
-        .frame(req.conn, protocol::frame("TYPING_ACK", req.id, &Empty {}));
+    app.out.frame(req.conn, protocol::frame("TYPING_ACK", req.id, &Empty {}));
     Ok(())
 }
