@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use duet::app::blocklist::Blocklist;
 use duet::app::command::Command;
 use duet::app::hub::{QueueRequest, room_id_str};
 use duet::app::{App, outbox};
@@ -35,13 +36,20 @@ fn worker_path(c: &mut Criterion) {
     let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
     let (out, inbox) = outbox::channel(waker);
     let cfg = duet::Config::for_tests();
-    let app = App::new(&cfg, Arc::new(MemoryStore::new()), out, Arc::new(Metrics::default()), Clock::new());
+    let app = App::new(
+        &cfg,
+        Arc::new(MemoryStore::new()),
+        out,
+        Arc::new(Metrics::default()),
+        Clock::new(),
+        Blocklist::empty(),
+    );
     let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
     let room = {
         let ctx = app.ctx();
         let mut hub = app.hub.lock();
         for (conn, user) in [(a, UserId(1)), (b, UserId(2))] {
-            hub.attach(conn, user, profile());
+            hub.attach(conn, user, profile(), 0);
             let req = QueueRequest { mood: Mood::Chill, random_mode: false, interests: Box::new([]) };
             hub.join(user, req, None, &ctx).expect("queued");
         }

@@ -21,7 +21,9 @@ pub enum Command {
     AuthTimeout { conn: ConnId },
     /// The WebSocket is gone (or closing): forget it, end what it held.
     /// Sent exactly once per upgraded connection, never dropped.
-    Closed { conn: ConnId },
+    /// With `echo`, the peer sent a close frame: answer it with that code
+    /// once the connection's state is released.
+    Closed { conn: ConnId, echo: Option<u16> },
     /// An application timer came due.
     Timer(AppTimer),
     /// Graceful shutdown: cancel every wait, end every room, then answer

@@ -121,9 +121,12 @@ impl App {
                     self.out.close(conn, 4401, "auth timeout");
                 }
             }
-            Command::Closed { conn } => {
+            Command::Closed { conn, echo } => {
                 let ctx = self.ctx();
                 self.hub.lock().detach(conn, &ctx);
+                if let Some(code) = echo {
+                    self.out.close(conn, code, "");
+                }
             }
             Command::Drain => {
                 let ctx = self.ctx();

@@ -279,11 +279,16 @@ impl TextFrameBuilder {
     }
 }
 
-/// A close frame with `code` and a short reason.
+/// A close frame with `code` and a reason cut (on a character boundary)
+/// to fit the 125-byte control-frame limit.
 pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(2 + reason.len());
+    let mut end = reason.len().min(MAX_CONTROL as usize - 2);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
     payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(MAX_CONTROL as usize - 2)]);
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
     let mut out = Vec::with_capacity(4 + payload.len());
     encode(&mut out, OpCode::Control(Control::Close), &payload);
     out

@@ -258,7 +258,9 @@ impl Reactor {
                 self.scratch = scratch;
                 return;
             };
-            if conn.paused || conn.phase == Phase::HttpAwaiting {
+            // A WebSocket whose peer closed waits for the worker's echo.
+            let awaiting_echo = conn.phase == Phase::Ws && conn.peer_closed;
+            if conn.paused || conn.phase == Phase::HttpAwaiting || awaiting_echo {
                 self.scratch = scratch;
                 return;
             }
@@ -520,11 +522,18 @@ impl Reactor {
 
     /// Tells the workers an upgraded connection is gone, once.
     fn notify_closed(&mut self, slot: usize) {
+        self.notify_closed_with(slot, None);
+    }
+
+    /// As `notify_closed`; with `echo`, the worker answers with the close
+    /// frame to send back, so the client sees its close answered only once
+    /// the server has let go of its queue place and room.
+    pub(super) fn notify_closed_with(&mut self, slot: usize, echo: Option<u16>) {
         let conn = &mut self.conns[slot];
         if conn.upgraded && !conn.notified {
             conn.notified = true;
             let id = ConnId::new(slot as u32, conn.generation);
-            self.send_reliably(worker_for(id, self.workers.len()), Command::Closed { conn: id });
+            self.send_reliably(worker_for(id, self.workers.len()), Command::Closed { conn: id, echo });
         }
     }
 

@@ -70,11 +70,15 @@ impl Reactor {
                 self.again.push(id);
                 (used, false)
             }
-            Ok((used, Stop::Halted | Stop::Closed)) => {
+            Ok((_, Stop::Closed)) => {
                 if let Some(code) = echo_close {
                     self.conns[slot].peer_closed = true;
-                    self.close_ws(slot, code, "");
-                } else if let Some((code, reason)) = refuse {
+                    self.notify_closed_with(slot, Some(code));
+                }
+                (buf.len(), false)
+            }
+            Ok((used, Stop::Halted)) => {
+                if let Some((code, reason)) = refuse {
                     self.close_ws(slot, code, reason);
                 }
                 (used, true)

@@ -1,0 +1,709 @@
+//! WebSocket framing over real sockets (contract section 3, RFC 6455):
+//! handshake, close codes for bad frames, fragmentation, control frames,
+//! heartbeats and the output bound.
+//!
+//! Most tests drive a raw TCP socket with a tiny masked-frame encoder so
+//! they can send what a well-behaved client library never would.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use tungstenite::Message;
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+const MASK: [u8; 4] = [0xa1, 0x5e, 0x07, 0xc3];
+
+const CONT: u8 = 0x0;
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+
+/// A client frame: `first` is FIN|RSV|opcode; masked unless `mask` is None.
+fn frame_bytes(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![first];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(m | n as u8),
+        n if n <= 0xffff => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// A masked client frame.
+fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame_bytes(if fin { 0x80 } else { 0 } | opcode, payload, Some(MASK))
+}
+
+fn upgrade_request(addr: SocketAddr, extra: &str) -> String {
+    format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// One frame as the server sent it.
+#[derive(Debug)]
+struct Frame {
+    fin: bool,
+    opcode: u8,
+    payload: Vec<u8>,
+}
+
+impl Frame {
+    fn json(&self) -> Value {
+        assert_eq!(self.opcode, TEXT, "expected a text frame, got {self:?}");
+        serde_json::from_slice(&self.payload).expect("JSON text frame")
+    }
+
+    fn close_code(&self) -> u16 {
+        assert_eq!(self.opcode, CLOSE, "expected a close frame, got {self:?}");
+        assert!(self.payload.len() >= 2, "close frame without a code");
+        u16::from_be_bytes([self.payload[0], self.payload[1]])
+    }
+}
+
+/// A WebSocket client on a raw socket: sends whatever bytes it is told,
+/// never answers pings on its own.
+struct Raw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Connects and upgrades, sending the request in one write.
+    #[track_caller]
+    fn connect(addr: SocketAddr) -> Raw {
+        Raw::upgrade(TcpStream::connect(addr).expect("connect"), addr, false)
+    }
+
+    #[track_caller]
+    fn upgrade(s: TcpStream, addr: SocketAddr, byte_by_byte: bool) -> Raw {
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut raw = Raw { s, buf: Vec::new() };
+        let req = upgrade_request(addr, "");
+        if byte_by_byte {
+            for b in req.bytes() {
+                raw.s.write_all(&[b]).unwrap();
+            }
+        } else {
+            raw.s.write_all(req.as_bytes()).unwrap();
+        }
+        raw.expect_101();
+        raw
+    }
+
+    #[track_caller]
+    fn expect_101(&mut self) {
+        let end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill();
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+        self.buf.drain(..end);
+        assert!(head.starts_with("HTTP/1.1 101 "), "expected 101, got {head:?}");
+        let accept = head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case("sec-websocket-accept").then(|| v.trim().to_string())
+        });
+        assert_eq!(accept.as_deref(), Some(ACCEPT), "{head}");
+    }
+
+    #[track_caller]
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.s.read(&mut chunk) {
+            Ok(0) => panic!("connection closed; unparsed bytes {:?}", self.buf),
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("read failed: {e}; unparsed bytes {:?}", self.buf),
+        }
+    }
+
+    /// Sends bytes; errors are ignored (the server may already have
+    /// closed on an earlier frame, which the test checks by reading).
+    fn send(&mut self, bytes: &[u8]) {
+        let _ = self.s.write_all(bytes);
+    }
+
+    fn send_json(&mut self, v: Value) {
+        self.send(&masked(true, TEXT, v.to_string().as_bytes()));
+    }
+
+    /// The next server frame.
+    #[track_caller]
+    fn frame(&mut self) -> Frame {
+        loop {
+            if self.buf.len() >= 2 {
+                let b0 = self.buf[0];
+                let b1 = self.buf[1];
+                assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
+                assert_eq!(b0 & 0x70, 0, "server frames carry no RSV bits");
+                let (len, head) = match b1 & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => {
+                        (u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize, 10)
+                    }
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if head > 0 && self.buf.len() >= head + len {
+                    let payload = self.buf[head..head + len].to_vec();
+                    self.buf.drain(..head + len);
+                    return Frame { fin: b0 & 0x80 != 0, opcode: b0 & 0x0f, payload };
+                }
+            }
+            self.fill();
+        }
+    }
+
+    /// The next text message as JSON, skipping control frames.
+    #[track_caller]
+    fn json(&mut self) -> Value {
+        loop {
+            let f = self.frame();
+            match f.opcode {
+                PING | PONG => continue,
+                _ => return f.json(),
+            }
+        }
+    }
+
+    #[track_caller]
+    fn auth(&mut self, user: &User) {
+        self.send_json(json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
+        let ok = self.json();
+        assert_eq!(ok["type"], "AUTH_OK", "{ok}");
+        assert_eq!(ok["id"], "a");
+    }
+
+    /// Reads until the server's close frame; returns its code and the text
+    /// messages that came before it.
+    #[track_caller]
+    fn expect_close(&mut self) -> (u16, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let f = self.frame();
+            match f.opcode {
+                CLOSE => return (f.close_code(), before),
+                TEXT => before.push(f.json()),
+                _ => {}
+            }
+        }
+    }
+
+    /// After the close frame: the server ends the TCP connection.
+    #[track_caller]
+    fn expect_eof(&mut self) {
+        assert!(self.buf.is_empty(), "bytes after the close frame: {:?}", self.buf);
+        let mut b = [0u8; 64];
+        match self.s.read(&mut b) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("expected the connection to end, got {other:?}"),
+        }
+    }
+}
+
+#[track_caller]
+fn assert_closed_with(raw: &mut Raw, code: u16) {
+    let (got, before) = raw.expect_close();
+    assert_eq!(got, code, "close code (messages before: {before:?})");
+}
+
+/// Sends raw bytes on a fresh connection and reads one HTTP response.
+#[track_caller]
+fn upgrade_attempt(addr: SocketAddr, req: &str) -> HttpResponse {
+    raw_http(addr, req.as_bytes())
+}
+
+// ------------------------------------------------------------ handshake
+
+#[test]
+fn handshake_sent_one_byte_at_a_time_then_auth_works() {
+    let srv = start();
+    let user = register(srv.addr, json!({}));
+    let mut raw = Raw::upgrade(TcpStream::connect(srv.addr).unwrap(), srv.addr, true);
+    // The AUTH frame itself, one byte at a time as well.
+    let auth = json!({"type":"AUTH","id":"a","payload":{"token": user.token}}).to_string();
+    for b in masked(true, TEXT, auth.as_bytes()) {
+        raw.send(&[b]);
+    }
+    let ok = raw.json();
+    assert_eq!(ok["type"], "AUTH_OK", "{ok}");
+    assert_eq!(ok["payload"]["userId"], user.id.as_str());
+}
+
+#[test]
+fn frames_sent_with_the_upgrade_request_are_processed() {
+    let srv = start();
+    let user = register(srv.addr, json!({}));
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let mut bytes = upgrade_request(srv.addr, "").into_bytes();
+    let auth = json!({"type":"AUTH","id":"a","payload":{"token": user.token}}).to_string();
+    bytes.extend(masked(true, TEXT, auth.as_bytes()));
+    s.write_all(&bytes).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut raw = Raw { s, buf: Vec::new() };
+    raw.expect_101();
+    assert_eq!(raw.json()["type"], "AUTH_OK");
+}
+
+#[test]
+fn upgrade_without_sec_websocket_key_is_400() {
+    let srv = start();
+    let req = format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        srv.addr
+    );
+    let r = upgrade_attempt(srv.addr, &req);
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["error"]["code"].is_string());
+}
+
+#[test]
+fn plain_get_of_the_websocket_endpoint_is_400() {
+    let srv = start();
+    let r = http(srv.addr, "GET", "/ws/chat", None, None);
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn upgrade_with_wrong_version_is_426_naming_version_13() {
+    let srv = start();
+    let req = format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        srv.addr
+    );
+    let r = upgrade_attempt(srv.addr, &req);
+    assert_eq!(r.status, 426);
+    assert_eq!(r.header("sec-websocket-version").as_deref(), Some("13"));
+}
+
+#[test]
+fn upgrade_with_post_is_405() {
+    let srv = start();
+    let req = upgrade_request(srv.addr, "").replacen("GET", "POST", 1);
+    let r = upgrade_attempt(srv.addr, &req);
+    assert_eq!(r.status, 405);
+}
+
+// --------------------------------------------------- bad frames, codes
+
+#[test]
+fn binary_frame_closes_with_1003() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    raw.send(&masked(true, BINARY, &[1, 2, 3]));
+    assert_closed_with(&mut raw, 1003);
+}
+
+#[test]
+fn invalid_utf8_in_a_text_frame_closes_with_1007() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    raw.send(&masked(true, TEXT, b"{\"type\":\"PING\xff\"}"));
+    assert_closed_with(&mut raw, 1007);
+}
+
+#[test]
+fn invalid_utf8_across_fragments_closes_with_1007() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    raw.send(&masked(false, TEXT, b"{\"a\":\"\xe2\x82"));
+    raw.send(&masked(true, CONT, b"x\"}"));
+    assert_closed_with(&mut raw, 1007);
+}
+
+#[test]
+fn message_of_exactly_64_kib_is_accepted() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    let mut text = json!({"type":"PING","id":"big","payload":{}}).to_string().into_bytes();
+    text.resize(64 * 1024, b' ');
+    raw.send(&masked(true, TEXT, &text));
+    let pong = raw.json();
+    assert_eq!(pong["type"], "PONG", "{pong}");
+    assert_eq!(pong["id"], "big");
+}
+
+#[test]
+fn single_frame_over_64_kib_closes_with_1009() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    let mut text = json!({"type":"PING","id":"big","payload":{}}).to_string().into_bytes();
+    text.resize(64 * 1024 + 1, b' ');
+    raw.send(&masked(true, TEXT, &text));
+    let (code, before) = raw.expect_close();
+    assert_eq!(code, 1009);
+    assert!(before.is_empty(), "the message must not be handled: {before:?}");
+}
+
+#[test]
+fn oversized_frame_is_refused_from_its_header() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    // Only the header of a 1 MiB frame: the server must not wait for it.
+    let mut head = vec![0x80 | TEXT, 0x80 | 127];
+    head.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    head.extend_from_slice(&MASK);
+    raw.send(&head);
+    assert_closed_with(&mut raw, 1009);
+}
+
+#[test]
+fn fragments_adding_up_past_64_kib_close_with_1009() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    let part = vec![b' '; 30 * 1024];
+    raw.send(&masked(false, TEXT, b"{\"type\":\"PING\",\"payload\":{}}"));
+    raw.send(&masked(false, CONT, &part));
+    raw.send(&masked(false, CONT, &part));
+    raw.send(&masked(true, CONT, &part));
+    let (code, before) = raw.expect_close();
+    assert_eq!(code, 1009);
+    assert!(before.is_empty(), "{before:?}");
+}
+
+#[test]
+fn unmasked_client_frame_closes_with_1002() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    let text = json!({"type":"PING","payload":{}}).to_string();
+    raw.send(&frame_bytes(0x80 | TEXT, text.as_bytes(), None));
+    let (code, before) = raw.expect_close();
+    assert_eq!(code, 1002);
+    assert!(before.is_empty(), "an unmasked frame must not be handled: {before:?}");
+}
+
+#[test]
+fn rsv_bits_close_with_1002() {
+    for rsv in [0x40u8, 0x20, 0x10] {
+        let srv = start();
+        let mut raw = Raw::connect(srv.addr);
+        let text = json!({"type":"PING","payload":{}}).to_string();
+        raw.send(&frame_bytes(0x80 | rsv | TEXT, text.as_bytes(), Some(MASK)));
+        let (code, before) = raw.expect_close();
+        assert_eq!(code, 1002, "rsv {rsv:#x}");
+        assert!(before.is_empty(), "rsv {rsv:#x}: {before:?}");
+    }
+}
+
+#[test]
+fn other_protocol_violations_close_with_1002() {
+    let srv = start();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("reserved data opcode", masked(true, 0x3, b"x")),
+        ("reserved control opcode", masked(true, 0xB, b"x")),
+        ("continuation without a start", masked(true, CONT, b"x")),
+        ("fragmented ping", masked(false, PING, b"x")),
+        ("ping over 125 bytes", masked(true, PING, &[7; 126])),
+        (
+            "new message inside a fragmented one",
+            [masked(false, TEXT, b"{"), masked(true, TEXT, b"{}")].concat(),
+        ),
+        ("close code 1005", masked(true, CLOSE, &1005u16.to_be_bytes())),
+        ("one-byte close payload", masked(true, CLOSE, &[3])),
+    ];
+    for (what, bytes) in cases {
+        let mut raw = Raw::connect(srv.addr);
+        raw.send(&bytes);
+        let (code, _) = raw.expect_close();
+        assert_eq!(code, 1002, "{what}");
+    }
+}
+
+// ------------------------------------------------ fragments and control
+
+#[test]
+fn fragmented_text_message_with_interleaved_ping_is_one_message() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    let text = json!({"type":"PING","id":"frag","payload":{}}).to_string();
+    let b = text.as_bytes();
+    let (p1, rest) = b.split_at(5);
+    let (p2, p3) = rest.split_at(10);
+    raw.send(&masked(false, TEXT, p1));
+    raw.send(&masked(true, PING, b"between"));
+    raw.send(&masked(false, CONT, p2));
+    raw.send(&masked(true, CONT, p3));
+    // The ping is answered at once, the message once it is complete.
+    let pong = raw.frame();
+    assert_eq!(pong.opcode, PONG, "{pong:?}");
+    assert_eq!(pong.payload, b"between");
+    let reply = raw.frame().json();
+    assert_eq!(reply["type"], "PONG", "{reply}");
+    assert_eq!(reply["id"], "frag");
+    // Exactly one reply: the fragments were not handled separately.
+    raw.send_json(json!({"type":"PING","id":"after","payload":{}}));
+    assert_eq!(raw.json()["id"], "after");
+}
+
+#[test]
+fn client_ping_gets_a_pong_with_the_same_payload() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    for payload in [&b""[..], b"hello", &[0xfe; 125]] {
+        raw.send(&masked(true, PING, payload));
+        let f = raw.frame();
+        assert_eq!(f.opcode, PONG, "{f:?}");
+        assert!(f.fin);
+        assert_eq!(f.payload, payload);
+    }
+}
+
+#[test]
+fn unsolicited_pong_is_ignored() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    raw.send(&masked(true, PONG, b"nobody asked"));
+    raw.send_json(json!({"type":"PING","id":"p","payload":{}}));
+    let f = raw.frame();
+    assert_eq!(f.json()["id"], "p");
+}
+
+#[test]
+fn client_close_gets_a_close_echo_then_the_connection_ends() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"bye");
+    raw.send(&masked(true, CLOSE, &payload));
+    assert_closed_with(&mut raw, 1000);
+    raw.expect_eof();
+}
+
+#[test]
+fn client_close_code_is_echoed() {
+    let srv = start();
+    let mut raw = Raw::connect(srv.addr);
+    raw.send(&masked(true, CLOSE, &4000u16.to_be_bytes()));
+    assert_closed_with(&mut raw, 4000);
+}
+
+#[test]
+fn client_close_of_an_authenticated_session_is_echoed() {
+    let srv = start();
+    let user = register(srv.addr, json!({}));
+    let mut c = Client::authed(srv.addr, &user);
+    c.ws.close(None).unwrap();
+    // tungstenite reports the echo as the end of the connection.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no close echo");
+        match c.ws.read() {
+            Ok(Message::Close(_)) | Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("expected a clean close, got {e}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------- heartbeats
+
+fn short_heartbeat(c: &mut duet::Config) {
+    c.ping_interval_secs = Duration::from_millis(200);
+    c.idle_timeout_secs = Duration::from_millis(600);
+}
+
+#[test]
+fn silent_client_gets_pinged_then_session_ended_idle_and_close_4408() {
+    let srv = start_with(short_heartbeat);
+    let user = register(srv.addr, json!({}));
+    let mut raw = Raw::connect(srv.addr);
+    raw.auth(&user);
+    let start = Instant::now();
+    let mut pings = 0;
+    let mut texts = Vec::new();
+    let code = loop {
+        let f = raw.frame();
+        match f.opcode {
+            PING => pings += 1,
+            TEXT => texts.push(f.json()),
+            CLOSE => break f.close_code(),
+            other => panic!("unexpected opcode {other}"),
+        }
+    };
+    let waited = start.elapsed();
+    assert!(pings >= 1, "the server pings a silent client");
+    assert_eq!(code, 4408);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(texts[0]["type"], "SESSION_ENDED");
+    assert_eq!(texts[0]["payload"]["reason"], "idle");
+    assert!(waited >= Duration::from_millis(400), "closed too early: {waited:?}");
+    raw.expect_eof();
+}
+
+#[test]
+fn client_that_answers_pings_is_not_closed() {
+    let srv = start_with(short_heartbeat);
+    let user = register(srv.addr, json!({}));
+    let mut c = Client::authed(srv.addr, &user);
+    c.ws.get_mut().set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut pings = 0;
+    while Instant::now() < until {
+        match c.ws.read() {
+            Ok(Message::Ping(_)) => {
+                pings += 1;
+                // tungstenite queued the pong; send it now.
+                c.ws.flush().unwrap();
+            }
+            Ok(other) => panic!("unexpected message {other:?}"),
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("connection failed: {e}"),
+        }
+    }
+    assert!(pings >= 2, "expected pings every 200 ms, got {pings}");
+    c.ws.get_mut().set_read_timeout(Some(WAIT)).unwrap();
+    let pong = c.request("PING", "alive", json!({}));
+    assert_eq!(pong["type"], "PONG");
+}
+
+#[test]
+fn raw_client_answering_pings_with_pongs_is_not_closed() {
+    let srv = start_with(short_heartbeat);
+    let user = register(srv.addr, json!({}));
+    let mut raw = Raw::connect(srv.addr);
+    raw.auth(&user);
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut pings = 0;
+    while Instant::now() < until {
+        let f = raw.frame();
+        assert_eq!(f.opcode, PING, "only pings expected, got {f:?}");
+        pings += 1;
+        raw.send(&masked(true, PONG, &f.payload));
+    }
+    assert!(pings >= 2);
+    raw.send_json(json!({"type":"PING","id":"still","payload":{}}));
+    assert_eq!(raw.json()["id"], "still");
+}
+
+// ---------------------------------------------------------- slow reader
+
+/// A TCP connection with a small receive buffer, set before connecting so
+/// the advertised window stays small.
+fn small_window_stream(addr: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(v4) = addr else { panic!("test servers listen on IPv4 loopback") };
+    // SAFETY: plain socket calls on a descriptor this function owns; it is
+    // handed to TcpStream only after a successful connect.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket()");
+        let size: libc::c_int = 4096;
+        let rc = libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        assert_eq!(rc, 0, "setsockopt(SO_RCVBUF)");
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) },
+            sin_zero: [0; 8],
+        };
+        let rc = libc::connect(
+            fd,
+            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(rc, 0, "connect()");
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn socket_that_never_reads_is_closed_with_1008_while_its_partner_keeps_working() {
+    let srv = start_with(|c| {
+        c.max_message_chars = 60_000;
+        c.chat_rate = 1e9;
+        c.chat_burst = 1_000_000;
+    });
+    let slow_user = register(srv.addr, json!({}));
+    let fast_user = register(srv.addr, json!({}));
+    let mut slow = Raw::upgrade(small_window_stream(srv.addr), srv.addr, false);
+    slow.auth(&slow_user);
+    let mut fast = Client::authed(srv.addr, &fast_user);
+    let queue = json!({"mood": "chill", "interests": []});
+    slow.send_json(json!({"type":"JOIN_QUEUE","id":"q","payload": queue}));
+    assert_eq!(slow.json()["type"], "QUEUE_WAITING");
+    assert_eq!(fast.request("JOIN_QUEUE", "q", queue)["type"], "QUEUE_WAITING");
+    let found = fast.recv_type("MATCH_FOUND");
+    assert_eq!(slow.json()["type"], "MATCH_FOUND");
+    let room = found["payload"]["roomId"].as_str().unwrap().to_string();
+
+    // The server's kernel send buffer may grow to tcp_wmem's maximum on
+    // its own, so send that much plus 2 MB: far past the 256 KiB the server
+    // may keep for a socket.
+    let kernel_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .unwrap_or(4 << 20);
+    let text = "x".repeat(50_000);
+    let sent: u64 = (kernel_max + (2 << 20)) / 50_000 + 1;
+    for i in 0..sent {
+        let m = json!({"type":"CHAT","id": i.to_string(),"payload":{"roomId": room,"text": text}});
+        fast.ws.write(Message::text(m.to_string())).unwrap();
+    }
+    fast.ws.flush().unwrap();
+    let mut acks = 0;
+    while acks < sent {
+        let v = fast.recv();
+        match v["type"].as_str() {
+            Some("CHAT_ACK") => {
+                assert_eq!(v["id"], acks.to_string());
+                acks += 1;
+            }
+            Some("PARTNER_AWAY") | Some("PARTNER_LEFT") => {}
+            _ => panic!("unexpected message for the sender: {v}"),
+        }
+    }
+    // The partner's own connection is unaffected.
+    assert_eq!(fast.request("PING", "p", json!({}))["type"], "PONG");
+
+    // Now the slow socket reads: what the server kept for it, then 1008.
+    let mut chats = 0;
+    let code = loop {
+        let f = slow.frame();
+        match f.opcode {
+            TEXT => {
+                assert_eq!(f.json()["type"], "CHAT");
+                chats += 1;
+            }
+            CLOSE => break f.close_code(),
+            PING | PONG => {}
+            other => panic!("unexpected opcode {other}"),
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!(chats < sent, "the server buffered everything ({chats} messages) instead of closing");
+}
