@@ -1,20 +1,88 @@
-//! Process-wide counters, updated with relaxed atomics from any thread.
+//! Process-wide metrics, kept in `prometheus-client` types so `/metrics`
+//! is encoded by that library, not by hand.
 //!
-//! These are the raw numbers behind `/api/admin/stats` and `/metrics`;
-//! gauges are kept where they change, so reading them costs nothing.
+//! Counters and the connection gauge are updated where things happen
+//! (atomics, any thread). Gauges of live state (online users, queue sizes,
+//! active rooms) are read from the hub when scraped, so they cost nothing
+//! in between.
 
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
-#[derive(Debug, Default)]
+/// Label set of `duet_queue_size`.
+pub type MoodLabel = Vec<(&'static str, &'static str)>;
+
 pub struct Metrics {
-    /// Open TCP connections (HTTP and WebSocket).
-    pub connections: AtomicI64,
+    /// Open TCP connections (HTTP and WebSocket); the reactor keeps it.
+    pub connections: Gauge,
     /// WebSocket upgrades accepted since start.
-    pub websockets: AtomicU64,
+    pub websockets: Counter,
     /// Rooms created since start.
-    pub rooms_created: AtomicU64,
+    pub rooms_created: Counter,
     /// Chat messages relayed since start.
-    pub messages: AtomicU64,
+    pub messages: Counter,
     /// Commands that panicked (answered INTERNAL).
-    pub panics: AtomicU64,
+    pub panics: Counter,
+    /// Users with an authenticated socket; set when scraped.
+    pub online_users: Gauge,
+    /// Rooms open now; set when scraped.
+    pub rooms_active: Gauge,
+    /// Waiters per queue; set when scraped.
+    pub queue_size: Family<MoodLabel, Gauge>,
+    /// Time from `JOIN_QUEUE` to `MATCH_FOUND`, per matched user.
+    pub match_wait: Histogram,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("connections", &self.connections.get()).finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let m = Metrics {
+            connections: Gauge::default(),
+            websockets: Counter::default(),
+            rooms_created: Counter::default(),
+            messages: Counter::default(),
+            panics: Counter::default(),
+            online_users: Gauge::default(),
+            rooms_active: Gauge::default(),
+            queue_size: Family::default(),
+            // 50 ms .. ~105 s: a wait is bounded by match-timeout-secs.
+            match_wait: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            registry: Registry::default(),
+        };
+        let mut r = Registry::default();
+        r.register("duet_connections", "Open TCP connections", m.connections.clone());
+        r.register("duet_websockets", "WebSocket upgrades accepted", m.websockets.clone());
+        r.register("duet_online_users", "Users with an authenticated socket", m.online_users.clone());
+        r.register("duet_queue_size", "Users waiting, per queue", m.queue_size.clone());
+        r.register("duet_rooms_active", "Rooms open now", m.rooms_active.clone());
+        r.register("duet_rooms_created", "Rooms created", m.rooms_created.clone());
+        r.register("duet_messages", "Chat messages relayed", m.messages.clone());
+        r.register("duet_command_panics", "Commands that panicked", m.panics.clone());
+        r.register("duet_match_wait_seconds", "Time from JOIN_QUEUE to MATCH_FOUND", m.match_wait.clone());
+        Metrics { registry: r, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::App;
+use super::matcher::QueueKey;
 use super::validate;
 use super::view::ProfileView;
 use crate::net::http::{Method, Request, Response};
@@ -18,7 +19,11 @@ pub fn route(app: &App, peer: IpAddr, req: &Request) -> Response {
         ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, peer, req),
         ("/api/users/registerOrUpdate", _) => not_allowed("POST"),
         ("/api/users/me", Method::Get) => me(app, req),
-        ("/api/users/me", _) => not_allowed("GET"),
+        ("/api/users/me", Method::Delete) => delete_me(app, req),
+        ("/api/users/me", _) => not_allowed("GET, DELETE"),
+        ("/metrics", Method::Get) => metrics(app),
+        ("/metrics", _) => not_allowed("GET"),
+        (path, _) if path.starts_with("/api/admin/") || path == "/api/admin" => super::admin::route(app, req),
         _ => Response::error(404, "NOT_FOUND", "no such resource"),
     }
 }
@@ -105,6 +110,9 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
             Ok(u) => u,
             Err(resp) => return resp,
         };
+        if let Ok(Some(ban)) = app.store.ban(user.id, now) {
+            return banned(ban.until);
+        }
         let old = &user.profile;
         let profile = Arc::new(Profile {
             nickname: changes.nickname.unwrap_or_else(|| old.nickname.clone()),
@@ -149,6 +157,46 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
         "authToken": token,
         "profile": ProfileView::new(user, &profile, status),
     }))
+}
+
+fn banned(until: u64) -> Response {
+    let body = serde_json::json!({"error": {"code": "BANNED", "message": "this identity is banned", "until": until}});
+    Response::json(403, body.to_string().into_bytes())
+}
+
+/// `DELETE /api/users/me`: erase the identity; its token stops working, an
+/// open room ends for the partner, an open socket is told and closed.
+fn delete_me(app: &App, req: &Request) -> Response {
+    let user = match authenticate(app, req) {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let ctx = app.ctx();
+    app.hub.lock().evict(user.id, "deleted", 1000, &ctx);
+    match app.store.delete_user(user.id) {
+        Ok(_) => Response::no_content(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /metrics`: live gauges are read from the hub now.
+fn metrics(app: &App) -> Response {
+    {
+        let hub = app.hub.lock();
+        let m = &app.metrics;
+        m.online_users.set(hub.by_conn.len() as i64);
+        m.rooms_active.set(hub.rooms.len() as i64);
+        for q in QueueKey::ALL {
+            m.queue_size.get_or_create(&vec![("mood", q.as_str())]).set(hub.matcher.len(q) as i64);
+        }
+    }
+    Response {
+        status: 200,
+        headers: Vec::new(),
+        content_type: "text/plain; version=0.0.4; charset=utf-8",
+        body: app.metrics.encode().into_bytes(),
+        head_only: false,
+    }
 }
 
 fn me(app: &App, req: &Request) -> Response {

@@ -10,7 +10,7 @@
 //! exist while both members are attached; cooldown entries expire after
 //! `rematch-cooldown-secs` and are pruned as the map grows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::command::AppTimer;
@@ -72,9 +72,11 @@ impl QueueRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
     Idle,
-    /// In the matcher; the ticket tells this wait from an earlier one.
+    /// In the matcher; the ticket tells this wait from an earlier one,
+    /// `since` is when it began (for the match-wait histogram).
     Queued {
         ticket: u64,
+        since: Millis,
     },
     InRoom(u64),
 }
@@ -165,10 +167,8 @@ pub struct Hub {
     pub by_conn: HashMap<ConnId, UserId>,
     pub matcher: Matcher<UserId>,
     pub rooms: HashMap<u64, Room>,
-    /// Pair (smaller id first) → end of its rematch cooldown.
-    cooldowns: HashMap<(UserId, UserId), Millis>,
-    /// Cooldown map size after the last prune (prune when it doubles).
-    pruned_at: usize,
+    /// Pairs that must not be matched now (cooldown) or ever (report).
+    pub pairs: PairRules,
     pub rules: Rules,
 }
 
@@ -186,6 +186,37 @@ fn pair_key(a: UserId, b: UserId) -> (UserId, UserId) {
     if a < b { (a, b) } else { (b, a) }
 }
 
+/// Who may not be paired with whom.
+#[derive(Debug, Default)]
+pub struct PairRules {
+    /// Pair (smaller id first) → end of its rematch cooldown.
+    cooldowns: HashMap<(UserId, UserId), Millis>,
+    /// Cooldown map size after the last prune (prune when it doubles).
+    pruned_at: usize,
+    /// Pairs where one reported the other: never again. Grows with
+    /// reports, which need a room each.
+    never: HashSet<(UserId, UserId)>,
+}
+
+impl PairRules {
+    pub fn excluded(&self, a: UserId, b: UserId, now: Millis) -> bool {
+        let key = pair_key(a, b);
+        self.never.contains(&key) || self.cooldowns.get(&key).is_some_and(|&t| t > now)
+    }
+
+    fn cool_down(&mut self, a: UserId, b: UserId, until: Millis, now: Millis) {
+        self.cooldowns.insert(pair_key(a, b), until);
+        if self.cooldowns.len() > 2 * self.pruned_at.max(1024) {
+            self.cooldowns.retain(|_, &mut t| t > now);
+            self.pruned_at = self.cooldowns.len();
+        }
+    }
+
+    pub fn forbid(&mut self, a: UserId, b: UserId) {
+        self.never.insert(pair_key(a, b));
+    }
+}
+
 impl Hub {
     pub fn new(rules: Rules) -> Hub {
         Hub {
@@ -193,8 +224,7 @@ impl Hub {
             by_conn: HashMap::new(),
             matcher: Matcher::new(rules.tier1),
             rooms: HashMap::new(),
-            cooldowns: HashMap::new(),
-            pruned_at: 0,
+            pairs: PairRules::default(),
             rules,
         }
     }
@@ -390,9 +420,9 @@ impl Hub {
         }
         let interests: Vec<String> = request.interests.iter().map(|s| s.to_string()).collect();
         let key = request.key();
-        let Hub { matcher, cooldowns, .. } = self;
+        let Hub { matcher, pairs, .. } = self;
         let now = ctx.now;
-        let excluded = |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
+        let excluded = |a: UserId, b: UserId| pairs.excluded(a, b, now);
         let joined = matcher.join(user, key, interests, now, &excluded);
         if let Some(conn) = session.conn {
             let reply = QueueWaiting {
@@ -403,7 +433,7 @@ impl Hub {
             };
             ctx.out.frame(conn, protocol::frame("QUEUE_WAITING", reply_id, &reply));
         }
-        session.place = Place::Queued { ticket: joined.ticket };
+        session.place = Place::Queued { ticket: joined.ticket, since: now };
         session.request = Some(request);
         let ticket = joined.ticket;
         ctx.out.timer(now + self.rules.tier1, AppTimer::TierUp { user, ticket });
@@ -430,9 +460,9 @@ impl Hub {
         if self.matcher.ticket_of(user) != Some(ticket) {
             return;
         }
-        let Hub { matcher, cooldowns, .. } = self;
+        let Hub { matcher, pairs, .. } = self;
         let now = ctx.now;
-        let excluded = |a: UserId, b: UserId| cooldowns.get(&pair_key(a, b)).is_some_and(|&t| t > now);
+        let excluded = |a: UserId, b: UserId| pairs.excluded(a, b, now);
         if let Some(pair) = matcher.retry(user, now, &excluded) {
             self.open_room(pair, ctx);
         }
@@ -461,6 +491,29 @@ impl Hub {
         self.rooms.clear();
         for s in self.sessions.values_mut() {
             s.place = Place::Idle;
+        }
+    }
+
+    /// Removes a user from live state for `reason` (`banned`, `deleted`):
+    /// a wait ends (`MATCH_CANCELLED` when banned), a room ends for the
+    /// partner (`PARTNER_LEFT {reason:"left"}`), and an open socket gets
+    /// `SESSION_ENDED {reason}` and is closed with `code`.
+    pub fn evict(&mut self, user: UserId, reason: &'static str, code: u16, ctx: &Ctx<'_>) {
+        let Some(place) = self.sessions.get(&user).map(|s| s.place) else { return };
+        match place {
+            Place::Queued { .. } if reason == "banned" => self.cancel_wait(user, "banned", ctx),
+            Place::Queued { .. } => {
+                self.matcher.leave(user);
+            }
+            Place::InRoom(room) => self.end_room(room, user, "left", ctx),
+            Place::Idle => {}
+        }
+        if let Some(session) = self.sessions.remove(&user)
+            && let Some(conn) = session.conn
+        {
+            self.by_conn.remove(&conn);
+            ctx.out.frame(conn, protocol::frame("SESSION_ENDED", None, &super::view::Reason { reason }));
+            ctx.out.close(conn, code, reason);
         }
     }
 
@@ -499,6 +552,9 @@ impl Hub {
             let Some(session) = self.sessions.get_mut(&user) else {
                 continue;
             };
+            if let Place::Queued { since, .. } = session.place {
+                ctx.metrics.match_wait.observe(ctx.now.saturating_sub(since) as f64 / 1000.0);
+            }
             session.place = Place::InRoom(id);
             if let Some(conn) = session.conn {
                 let found = MatchFound {
@@ -511,7 +567,7 @@ impl Hub {
             }
         }
         self.rooms.insert(id, room);
-        ctx.metrics.rooms_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.metrics.rooms_created.inc();
     }
 
     /// Ends a room because `leaver` left it; the partner gets `PARTNER_LEFT`.
@@ -536,13 +592,8 @@ impl Hub {
     }
 
     fn start_cooldown(&mut self, a: UserId, b: UserId, now: Millis) {
-        if self.rules.cooldown == 0 {
-            return;
-        }
-        self.cooldowns.insert(pair_key(a, b), now + self.rules.cooldown);
-        if self.cooldowns.len() > 2 * self.pruned_at.max(1024) {
-            self.cooldowns.retain(|_, &mut until| until > now);
-            self.pruned_at = self.cooldowns.len();
+        if self.rules.cooldown > 0 {
+            self.pairs.cool_down(a, b, now + self.rules.cooldown, now);
         }
     }
 

@@ -4,6 +4,7 @@
 //! lock; identities are in the `Store`; everything a client receives leaves
 //! through the `Outbox`. Handlers never touch sockets.
 
+pub mod admin;
 pub mod blocklist;
 pub mod command;
 pub mod commands;
@@ -19,7 +20,6 @@ pub mod worker;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::error;
@@ -32,7 +32,7 @@ use self::protocol::{ErrorPayload, Refusal};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Clock;
-use crate::store::{Profile, Store, UserRecord};
+use crate::store::{Ban, Profile, Store, StoreError, UserId, UserRecord};
 
 /// Milliseconds since the Unix epoch (what clients see as times).
 pub fn wall_ms() -> u64 {
@@ -43,6 +43,10 @@ pub fn wall_ms() -> u64 {
 #[derive(Debug, Clone)]
 pub struct AppConfig {
     pub max_message_chars: usize,
+    /// Distinct reporters within 24 h that ban a user; 0 = off.
+    pub auto_ban_reports: u32,
+    /// `--admin-token`; None = the admin API answers 404.
+    pub admin_token: Option<String>,
 }
 
 pub struct App {
@@ -77,7 +81,11 @@ impl App {
             cooldown: ms(cfg.rematch_cooldown_secs),
         };
         App {
-            cfg: AppConfig { max_message_chars: cfg.max_message_chars },
+            cfg: AppConfig {
+                max_message_chars: cfg.max_message_chars,
+                auto_ban_reports: cfg.auto_ban_reports,
+                admin_token: cfg.admin_token.clone().filter(|t| !t.is_empty()),
+            },
             blocklist,
             registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),
             clock,
@@ -102,6 +110,14 @@ impl App {
         p
     }
 
+    /// Bans `user` until `until` (epoch ms) and ends what they hold now.
+    pub fn ban(&self, user: UserId, until: u64, reason: &str, by: &str) -> Result<(), StoreError> {
+        self.store.set_ban(user, Ban { until, reason: reason.into(), by: by.into() })?;
+        let ctx = self.ctx();
+        self.hub.lock().evict(user, "banned", 4403, &ctx);
+        Ok(())
+    }
+
     /// Runs one command; a panic is caught, logged and answered `INTERNAL`.
     pub fn handle(&self, cmd: Command) {
         match cmd {
@@ -110,7 +126,7 @@ impl App {
                 let close = req.close;
                 let resp = catch_unwind(AssertUnwindSafe(|| http_api::route(self, peer, &req)))
                     .unwrap_or_else(|_| {
-                        self.metrics.panics.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.panics.inc();
                         error!("panic while serving {} {}", conn_label(conn), req.path);
                         crate::net::http::Response::error(500, "INTERNAL", "internal error")
                     });
@@ -161,7 +177,7 @@ impl App {
             Ok(Ok(())) => {}
             Ok(Err(refusal)) => self.refuse(conn, id, refusal),
             Err(_) => {
-                self.metrics.panics.fetch_add(1, Ordering::Relaxed);
+                self.metrics.panics.inc();
                 error!("panic while handling {} from {}", env.ty, conn_label(conn));
                 self.refuse(conn, id, Refusal::new("INTERNAL", "internal error"));
             }

@@ -226,7 +226,7 @@ impl Reactor {
                     entry.insert(Connection::new(sock, self.next_generation, addr.ip(), now));
                     let conn = ConnId::new(slot as u32, self.next_generation);
                     self.timers.schedule(now + self.cfg.auth_timeout, Timer::Heartbeat { conn, ws: false });
-                    self.state.metrics.connections.fetch_add(1, Ordering::Relaxed);
+                    self.state.metrics.connections.inc();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e)
@@ -544,6 +544,6 @@ impl Reactor {
         self.notify_closed(slot);
         let mut conn = self.conns.remove(slot);
         let _ = self.poll.registry().deregister(&mut conn.sock);
-        self.state.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        self.state.metrics.connections.dec();
     }
 }

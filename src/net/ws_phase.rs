@@ -25,7 +25,7 @@ impl Reactor {
         self.timers.schedule(now + self.cfg.auth_timeout, Timer::Auth(id));
         let first = self.cfg.ping_interval.min(self.cfg.idle_timeout);
         self.timers.schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
-        self.state.metrics.websockets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.state.metrics.websockets.inc();
     }
 
     /// Decodes frames; returns (bytes used, whether the caller may go on).

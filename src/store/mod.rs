@@ -120,6 +120,38 @@ pub struct UserRecord {
     pub profile: Arc<Profile>,
 }
 
+/// One line of a report's transcript.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptLine {
+    /// `"reporter"` or `"reported"`.
+    pub from: &'static str,
+    pub text: Box<str>,
+    pub sent_at: u64,
+}
+
+/// A user's report of their partner, with the room's last messages.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub report_id: String,
+    pub room_id: String,
+    pub reporter_id: UserId,
+    pub reported_id: UserId,
+    pub reason: &'static str,
+    pub details: Box<str>,
+    pub created_at: u64,
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// A ban: until when (ms since the epoch), why, and who decided it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ban {
+    pub until: u64,
+    pub reason: Box<str>,
+    pub by: Box<str>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("user not found")]
@@ -136,4 +168,17 @@ pub trait Store: Send + Sync {
     fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError>;
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
     fn user_count(&self) -> usize;
+    /// Erases the user: identity, token, ban, and the text of their reports.
+    fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+
+    fn add_report(&self, report: Report) -> Result<(), StoreError>;
+    /// Newest first, at most `limit`.
+    fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError>;
+    /// Distinct users who reported `user` at or after `since` (epoch ms).
+    fn reporters_since(&self, user: UserId, since: u64) -> Result<usize, StoreError>;
+
+    fn set_ban(&self, user: UserId, ban: Ban) -> Result<(), StoreError>;
+    /// The user's ban, if one is in force at `now` (epoch ms).
+    fn ban(&self, user: UserId, now: u64) -> Result<Option<Ban>, StoreError>;
+    fn remove_ban(&self, user: UserId) -> Result<bool, StoreError>;
 }

@@ -39,6 +39,14 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
     let Some(record) = record else {
         return reject(app, req, "unknown token");
     };
+    let now = crate::app::wall_ms();
+    if let Ok(Some(ban)) = app.store.ban(record.id, now) {
+        let payload =
+            serde_json::json!({ "code": "BANNED", "message": "this identity is banned", "until": ban.until });
+        app.out.frame(req.conn, protocol::frame("AUTH_ERROR", req.id, &payload));
+        app.out.close(req.conn, 4403, "banned");
+        return Ok(());
+    }
     let last_seq = p.last_seq.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(0);
     let profile = app.touch(&record);
     let ctx = app.ctx();

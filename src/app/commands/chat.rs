@@ -56,6 +56,6 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     }
     let ack = ChatAck { room_id, seq, sent_at };
     app.out.frame(req.conn, protocol::frame("CHAT_ACK", req.id, &ack));
-    app.metrics.messages.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.metrics.messages.inc();
     Ok(())
 }

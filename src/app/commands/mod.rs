@@ -14,6 +14,7 @@ mod leave_queue;
 mod leave_room;
 mod next;
 mod ping;
+mod report;
 mod typing;
 
 use serde_json::value::RawValue;
@@ -34,6 +35,7 @@ pub enum Kind {
     LeaveRoom,
     Next,
     Ping,
+    Report,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
             "LEAVE_ROOM" => Kind::LeaveRoom,
             "NEXT" => Kind::Next,
             "PING" => Kind::Ping,
+            "REPORT" => Kind::Report,
             _ => return None,
         })
     }
@@ -88,5 +91,6 @@ pub fn dispatch(app: &App, req: &Request<'_>, ty: &str, payload: Option<&RawValu
         Kind::LeaveRoom => leave_room::run(app, req, parse_payload(payload).map_err(bad)?),
         Kind::Next => next::run(app, req),
         Kind::Ping => ping::run(app, req),
+        Kind::Report => report::run(app, req, parse_payload(payload).map_err(bad)?),
     }
 }
