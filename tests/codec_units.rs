@@ -2,6 +2,8 @@
 //! framing as a server must enforce it) and `duet::net::http::parse`
 //! (HTTP/1.1 request heads and bodies with duet's bounds).
 
+mod common;
+
 use duet::net::frame::{
     self, FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsEvent, WsReader, apply_mask,
 };
@@ -11,30 +13,8 @@ use duet::net::http::{self, HttpError, MAX_BODY, MAX_HEAD, Method, Parsed, Reque
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-/// One client frame: `first` is FIN|RSV|opcode, the payload is masked with
-/// `mask` when given.
 fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mut out = vec![first];
-    let m = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(m | n as u8),
-        n if n <= 0xffff => {
-            out.push(m | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(m | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(k) => {
-            out.extend_from_slice(&k);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
+    common::client_frame(first, payload, mask)
 }
 
 /// A masked client frame.

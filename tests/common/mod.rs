@@ -251,3 +251,29 @@ pub fn pair_users(addr: SocketAddr, a: &User, b: &User) -> (Client, Client, Stri
     let room = fa["payload"]["roomId"].as_str().unwrap().to_string();
     (ca, cb, room)
 }
+
+/// A client frame: `first` is FIN|RSV|opcode; the payload is masked with
+/// `mask` when given (a server must refuse unmasked client frames).
+pub fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![first];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(m | n as u8),
+        n if n <= 0xffff => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
