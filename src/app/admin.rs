@@ -100,9 +100,14 @@ struct BanBody {
 }
 
 fn ban(app: &App, body: &[u8]) -> Response {
-    let b: BanBody = match serde_json::from_slice(body) {
-        Ok(b) => b,
-        Err(e) => return Response::error(400, "BAD_REQUEST", &format!("bad body: {e}")),
+    // An object only: serde would also take a struct written as an array.
+    let b: BanBody = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) if v.is_object() => match serde_json::from_value(v) {
+            Ok(b) => b,
+            Err(e) => return Response::error(400, "BAD_REQUEST", &format!("bad body: {e}")),
+        },
+        Ok(_) => return Response::error(400, "BAD_REQUEST", "the body must be a JSON object"),
+        Err(e) => return Response::error(400, "BAD_REQUEST", &format!("malformed JSON: {e}")),
     };
     if !(1..=MAX_BAN_MINUTES).contains(&b.minutes) {
         return Response::error(400, "BAD_REQUEST", &format!("minutes must be 1 to {MAX_BAN_MINUTES}"));

@@ -171,12 +171,14 @@ fn delete_me(app: &App, req: &Request) -> Response {
         Ok(u) => u,
         Err(resp) => return resp,
     };
+    // The token stops working first, so no new socket can take the
+    // identity over while its live state is being removed.
+    if let Err(e) = app.store.delete_user(user.id) {
+        return internal(e);
+    }
     let ctx = app.ctx();
     app.hub.lock().evict(user.id, "deleted", 1000, &ctx);
-    match app.store.delete_user(user.id) {
-        Ok(_) => Response::no_content(),
-        Err(e) => internal(e),
-    }
+    Response::no_content()
 }
 
 /// `GET /metrics`: live gauges are read from the hub now.

@@ -22,7 +22,7 @@
 //!   an interest, plus one `excluded` call per candidate rejected.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -38,7 +38,8 @@ pub enum QueueKey {
 }
 
 impl QueueKey {
-    pub const ALL: [QueueKey; 5] = [Self::Chill, Self::Fire, Self::Silly, Self::Shy, Self::Random];
+    pub const ALL: [QueueKey; 5] =
+        [QueueKey::Chill, QueueKey::Fire, QueueKey::Silly, QueueKey::Shy, QueueKey::Random];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,22 +56,31 @@ impl QueueKey {
     }
 }
 
-/// A match produced by `join` or `retry`; both users are already dequeued.
+/// A match made by `join` or `retry`; both users are already dequeued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair<K> {
+    /// Where they met, for the room and the reply.
     pub queue: QueueKey,
+    /// The user whose join or retry produced the match.
     pub joiner: K,
+    /// The waiter chosen for them.
     pub partner: K,
+    /// As they queued (sorted), for the room view.
     pub joiner_interests: Vec<String>,
+    /// As they queued (sorted), for the room view.
     pub partner_interests: Vec<String>,
+    /// Interests both have, sorted, for the match announcement.
     pub shared: Vec<String>,
 }
 
-/// Result of `join`.
+/// What `join` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined<K> {
+    /// Names this wait, so the caller can tell its timers from stale ones.
     pub ticket: u64,
+    /// Queue length right after insertion, joiner included.
     pub waiting: usize,
+    /// Set if the join matched at once.
     pub pair: Option<Pair<K>>,
 }
 
@@ -131,11 +141,49 @@ struct Queue {
     /// Waiters without interests: eligible for anyone in tier 2, and for each
     /// other in tier 1.
     bare: BTreeSet<u64>,
-    /// Exact (sorted) interest set -> waiters: the tier-1 lookup. A Vec, since
-    /// equal sets pair at once and a group only grows through exclusions.
-    by_set: HashMap<Arc<[u32]>, Vec<u64>>,
+    /// Exact (sorted) interest set -> waiters: the tier-1 lookup.
+    by_set: HashMap<Arc<[u32]>, Group>,
     /// Interest -> waiters having it: the tier-2 lookup.
     by_tag: HashMap<u32, BTreeSet<u64>>,
+}
+
+/// Waiters sharing one exact interest set, in ticket order. Nearly always a
+/// single waiter (equal sets pair at once; only exclusions make more), so that
+/// case is stored inline: no allocation per join.
+enum Group {
+    One(u64),
+    /// Two or more.
+    Many(Vec<u64>),
+}
+
+impl Group {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Group::One(t) => std::slice::from_ref(t),
+            Group::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, ticket: u64) {
+        match self {
+            Group::One(t) => *self = Group::Many(vec![*t, ticket]),
+            Group::Many(v) => v.push(ticket),
+        }
+    }
+
+    /// Remove `ticket`; true if the group is now empty.
+    fn remove(&mut self, ticket: u64) -> bool {
+        match self {
+            Group::One(t) => *t == ticket,
+            Group::Many(v) => {
+                v.retain(|&t| t != ticket);
+                if let [t] = v[..] {
+                    *self = Group::One(t);
+                }
+                false
+            }
+        }
+    }
 }
 
 /// Per-waiter state, kept small: when, where, and interest ids.
@@ -164,8 +212,9 @@ pub struct Matcher<K> {
     queues: [Queue; 5],
     /// Everyone queued, for `leave`/`retry` by user.
     waiters: HashMap<K, Waiter>,
-    /// Ticket -> user, to name the candidates the indexes yield.
-    owners: HashMap<u64, K>,
+    /// Ticket -> user, to name the candidates the indexes yield. A B-tree:
+    /// tickets arrive in order, so a join appends at its (cached) right edge.
+    owners: BTreeMap<u64, K>,
     /// Interest strings shared by all queues.
     interner: Interner,
 }
@@ -179,14 +228,13 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             epochs: VecDeque::new(),
             queues: Default::default(),
             waiters: HashMap::new(),
-            owners: HashMap::new(),
+            owners: BTreeMap::new(),
             interner: Interner::default(),
         }
     }
 
     /// Insert `user` into `queue` (interests lower-case; sorted and
-    /// deduplicated here), then try to pair them. `waiting` counts the queue
-    /// right after insertion, this user included.
+    /// deduplicated here), then try to pair them.
     pub fn join(
         &mut self,
         user: K,
@@ -221,13 +269,10 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             for &tag in tags.iter() {
                 q.by_tag.entry(tag).or_default().insert(ticket);
             }
-            // Exact capacity: most groups never grow past one.
-            let group = q.by_set.entry(Arc::clone(&tags));
-            group.or_insert_with(|| Vec::with_capacity(1)).push(ticket);
+            q.by_set.entry(Arc::clone(&tags)).and_modify(|g| g.push(ticket)).or_insert(Group::One(ticket));
         }
         let waiting = q.order.len();
-        let waiter = Waiter { ticket, queue, tags };
-        self.waiters.insert(user, waiter);
+        self.waiters.insert(user, Waiter { ticket, queue, tags });
         self.owners.insert(ticket, user);
 
         let pair = self.find(user, excluded).map(|p| self.pair(user, p));
@@ -284,19 +329,24 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
         let w = self.waiters.get(&user)?;
         let q = &self.queues[w.queue.index()];
         // Candidates below `cut` are judged by tier 2: the pair takes the
-        // older waiter's tier, so if I am tier 2, everyone is.
-        let cut = if w.ticket < tier2_below { u64::MAX } else { tier2_below };
+        // older waiter's tier, so if I am tier 2, everyone is. With no tier-2
+        // waiter in the queue (the common case) `cut` is 0, which spares every
+        // index a walk down its cold oldest edge.
+        let mut cut = if w.ticket < tier2_below { u64::MAX } else { tier2_below };
+        if q.order.first().is_none_or(|&t| t >= cut) {
+            cut = 0;
+        }
         let owner = |t: u64| *self.owners.get(&t).expect("indexed ticket has an owner");
         let ok = |t: &u64| *t != w.ticket && !excluded(user, owner(*t));
         let found = if w.tags.is_empty() {
             // Everyone shares 0, so oldest eligible wins: tier-2 waiters of
             // any kind, then younger empty sets.
-            q.order.range(..cut).chain(q.bare.range(cut..)).copied().find(ok)
+            below(&q.order, cut).chain(q.bare.range(cut..).copied()).find(ok)
         } else {
             // Shared-interest counts over tier-2-judged waiters sharing a tag.
             let mut counts: HashMap<u64, u32> = HashMap::new();
             for set in w.tags.iter().filter_map(|tag| q.by_tag.get(tag)) {
-                for &t in set.range(..cut) {
+                for t in below(set, cut) {
                     *counts.entry(t).or_default() += 1;
                 }
             }
@@ -306,11 +356,11 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
             let (top, rest) = ranked.split_at(ranked.partition_point(|&(c, _)| c == full));
             // Tier-1 equal sets share everything too, and are younger than
             // any tier-2 waiter, so they rank right after the full overlaps.
-            let group = q.by_set.get(&w.tags).map_or(&[][..], Vec::as_slice);
+            let group = q.by_set.get(&w.tags).map_or(&[][..], Group::as_slice);
             let exact = &group[group.partition_point(|&t| t < cut)..];
             (top.iter().map(|r| r.1).chain(exact.iter().copied()))
                 .chain(rest.iter().map(|r| r.1))
-                .chain(q.bare.range(..cut).copied())
+                .chain(below(&q.bare, cut))
                 .find(ok)
         };
         found.map(owner)
@@ -355,14 +405,16 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
                 }
             }
         }
-        if let Some(group) = q.by_set.get_mut(&w.tags) {
-            group.retain(|&t| t != w.ticket);
-            if group.is_empty() {
-                q.by_set.remove(&w.tags);
-            }
+        if q.by_set.get_mut(&w.tags).is_some_and(|g| g.remove(w.ticket)) {
+            q.by_set.remove(&w.tags);
         }
         Some(w)
     }
+}
+
+/// The members of `set` below `cut`, without touching `set` when `cut` is 0.
+fn below(set: &BTreeSet<u64>, cut: u64) -> impl Iterator<Item = u64> + '_ {
+    (cut > 0).then(|| set.range(..cut)).into_iter().flatten().copied()
 }
 
 #[cfg(test)]
@@ -544,7 +596,7 @@ mod tests {
         assert_eq!(m.queue_of(1), Some(QueueKey::Chill));
     }
 
-    /// A queued user as the test's model sees it.
+    /// A queued user as the stress test's model sees it.
     #[derive(Clone)]
     struct Model {
         queue: QueueKey,
@@ -553,9 +605,9 @@ mod tests {
         ticket: u64,
     }
 
-    /// Brute-force oracle for the rules: `b`'s score as a partner for `a`
+    /// Brute-force oracle for the rules: `b`'s rank as a partner for `a`
     /// (higher is better), or None if not eligible.
-    fn score(a: &Model, b: &Model, now: u64) -> Option<(usize, Reverse<u64>)> {
+    fn rank(a: &Model, b: &Model, now: u64) -> Option<(usize, Reverse<u64>)> {
         let shared = a.tags.iter().filter(|t| b.tags.contains(t)).count();
         let tier2 = now - a.since.min(b.since) >= T1;
         let any = shared > 0 || a.tags.is_empty() || b.tags.is_empty();
@@ -600,7 +652,7 @@ mod tests {
             };
             if let Some(me) = model.get(&user).cloned() {
                 // Whatever happened, no better partner may have been passed over.
-                let best = |c: &u32| score(&me, &model[c], now).filter(|_| !excluded(user, *c));
+                let best = |c: &u32| rank(&me, &model[c], now).filter(|_| !excluded(user, *c));
                 let want = model.keys().filter_map(|c| Some((best(c)?, *c))).max();
                 assert_eq!(want.map(|w| w.1), pair.as_ref().map(|p| p.partner), "{user}");
                 if let Some(p) = pair {
