@@ -98,6 +98,10 @@ pub struct Config {
     /// Reports from distinct users within 24 h that ban a user for 24 h; 0 = off.
     #[arg(long, env = "DUET_AUTO_BAN_REPORTS", default_value_t = 3)]
     pub auto_ban_reports: u32,
+    /// Test-only: /ws/chat echoes every frame without auth (for the Autobahn
+    /// conformance suite). Refused unless bound to a loopback address.
+    #[arg(long, env = "DUET_ECHO")]
+    pub echo: bool,
     /// Whether the reactor handles SIGINT/SIGTERM (set by the binary).
     #[arg(skip)]
     pub handle_signals: bool,

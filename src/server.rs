@@ -42,6 +42,9 @@ pub struct Server {
     pub app: Arc<App>,
 }
 
+/// Echo mode's message limit: the conformance suite sends up to 16 MiB.
+const ECHO_MAX_MESSAGE: usize = 20 * 1024 * 1024;
+
 /// Descriptors kept back from connections for the listener, logs, etc.
 const FD_RESERVE: usize = 64;
 
@@ -69,6 +72,10 @@ pub fn raise_fd_limit() -> usize {
 
 impl Server {
     pub fn start(cfg: Config) -> io::Result<Server> {
+        if cfg.echo && !cfg.listen.ip().is_loopback() {
+            let msg = format!("--echo is a test mode and only binds loopback addresses, not {}", cfg.listen);
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
         let fds = raise_fd_limit();
         let max_conns = fds.saturating_sub(FD_RESERVE).max(16);
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -105,6 +112,9 @@ impl Server {
             allowed_origins: cfg.allowed_origins.clone(),
             max_conns,
             handle_signals: cfg.handle_signals,
+            echo: cfg.echo,
+            max_message: if cfg.echo { ECHO_MAX_MESSAGE } else { crate::net::frame::MAX_MESSAGE },
+            max_pending_out: if cfg.echo { 2 * ECHO_MAX_MESSAGE } else { crate::net::conn::MAX_PENDING_OUT },
         };
         let reactor = Reactor::new(poll, listener, net, senders, inbox, state.clone())?;
         let handle = thread::Builder::new().name("duet-reactor".into()).spawn(move || reactor.run())?;

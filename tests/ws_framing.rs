@@ -686,3 +686,22 @@ fn socket_that_never_reads_is_closed_with_1008_while_its_partner_keeps_working()
     assert_eq!(code, 1008);
     assert!(chats < sent, "the server buffered everything ({chats} messages) instead of closing");
 }
+
+#[test]
+fn echo_mode_refuses_a_non_loopback_address() {
+    let mut cfg = duet::Config::for_tests();
+    cfg.echo = true;
+    cfg.listen = "0.0.0.0:0".parse().unwrap();
+    let err = duet::Server::start(cfg).err().expect("echo mode must refuse 0.0.0.0");
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+#[test]
+fn echo_mode_echoes_text_and_binary_without_auth() {
+    let srv = start_with(|c| c.echo = true);
+    let mut c = Client::connect(srv.addr);
+    c.send_msg(tungstenite::Message::text("not even json"));
+    assert_eq!(c.ws.read().unwrap(), tungstenite::Message::text("not even json"));
+    c.send_msg(tungstenite::Message::binary(vec![0u8, 1, 2, 255]));
+    assert_eq!(c.ws.read().unwrap(), tungstenite::Message::binary(vec![0u8, 1, 2, 255]));
+}

@@ -118,7 +118,19 @@ impl WsReader {
     pub fn decode(
         &mut self,
         buf: &mut [u8],
+        budget: usize,
+        on: &mut dyn FnMut(WsEvent<'_>) -> bool,
+    ) -> Result<(usize, Stop), FrameError> {
+        self.decode_limited(buf, budget, MAX_MESSAGE, on)
+    }
+
+    /// As [`decode`](Self::decode) with another message limit (the
+    /// test-only echo mode takes the conformance suite's large messages).
+    pub fn decode_limited(
+        &mut self,
+        buf: &mut [u8],
         mut budget: usize,
+        limit: usize,
         on: &mut dyn FnMut(WsEvent<'_>) -> bool,
     ) -> Result<(usize, Stop), FrameError> {
         let mut pos = 0;
@@ -141,7 +153,7 @@ impl WsReader {
                 return Err(FrameError::Protocol("bad control frame"));
             }
             let assembled = self.partial.as_ref().map_or(0, |p| p.bytes.len());
-            if !control && len.saturating_add(assembled as u64) > MAX_MESSAGE as u64 {
+            if !control && len.saturating_add(assembled as u64) > limit as u64 {
                 return Err(FrameError::TooBig);
             }
             let len = len as usize;

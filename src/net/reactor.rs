@@ -59,6 +59,12 @@ pub struct NetConfig {
     pub max_conns: usize,
     /// Install SIGINT/SIGTERM handling (process-wide: the binary only).
     pub handle_signals: bool,
+    /// Test-only echo mode (`--echo`): `/ws/chat` echoes frames, no auth.
+    pub echo: bool,
+    /// Largest WebSocket message (64 KiB; larger in echo mode).
+    pub max_message: usize,
+    /// Unsent output per connection before it is closed with 1008.
+    pub max_pending_out: usize,
 }
 
 /// Reactor timers; each is checked for staleness when it fires.

@@ -1,9 +1,9 @@
 //! The reactor's WebSocket phase: frames in, commands out, control frames
 //! answered on the spot, output bounded, heartbeats and closes.
 
-use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
-use super::conn::{MAX_PENDING_OUT, Phase};
+use super::conn::Phase;
 use super::frame::{self, Stop, WsEvent};
 use super::id::ConnId;
 use super::reactor::{Reactor, Timer};
@@ -22,7 +22,9 @@ impl Reactor {
         conn.upgraded = true;
         conn.since = now;
         let id = ConnId::new(slot as u32, conn.generation);
-        self.timers.schedule(now + self.cfg.auth_timeout, Timer::Auth(id));
+        if !self.cfg.echo {
+            self.timers.schedule(now + self.cfg.auth_timeout, Timer::Auth(id));
+        }
         let first = self.cfg.ping_interval.min(self.cfg.idle_timeout);
         self.timers.schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
         self.state.metrics.websockets.inc();
@@ -33,12 +35,21 @@ impl Reactor {
         let id = self.id_of(slot);
         let worker = worker_for(id, self.workers.len());
         let budget = self.budget(worker);
-        let Reactor { conns, workers, .. } = self;
+        let Reactor { conns, workers, cfg, .. } = self;
+        let echo = cfg.echo;
         let conn = &mut conns[slot];
         let mut replies: Vec<u8> = Vec::new();
         let mut refuse: Option<(u16, &'static str)> = None;
         let mut echo_close: Option<u16> = None;
-        let decoded = conn.ws.decode(buf, budget, &mut |event| match event {
+        let decoded = conn.ws.decode_limited(buf, budget, cfg.max_message, &mut |event| match event {
+            WsEvent::Text(text) if echo => {
+                frame::encode(&mut replies, OpCode::Data(Data::Text), text.as_bytes());
+                true
+            }
+            WsEvent::Binary(bytes) if echo => {
+                frame::encode(&mut replies, OpCode::Data(Data::Binary), bytes);
+                true
+            }
             WsEvent::Text(text) => {
                 // The budget guarantees room: only the reactor sends here.
                 let cmd = Command::Text { conn: id, text: text.into() };
@@ -61,6 +72,10 @@ impl Reactor {
         });
         if !replies.is_empty() {
             conn.queue_slice(&replies);
+            if conn.pending_out() > self.cfg.max_pending_out {
+                self.close_ws(slot, 1008, "output limit exceeded");
+                return (buf.len(), false);
+            }
             self.mark_dirty(slot);
         }
         match decoded {
@@ -128,7 +143,7 @@ impl Reactor {
         }
         conn.queue(bytes);
         let slot = id.slot as usize;
-        if self.conns[slot].pending_out() > MAX_PENDING_OUT {
+        if self.conns[slot].pending_out() > self.cfg.max_pending_out {
             self.close_ws(slot, 1008, "output limit exceeded");
         } else {
             self.mark_dirty(slot);
