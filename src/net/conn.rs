@@ -48,6 +48,8 @@ pub struct Connection {
     pub peer_closed: bool,
     /// Write side shut down after the final flush.
     pub write_shut: bool,
+    /// The peer half-closed (or errored): read to the EOF, not to a short read.
+    pub read_closed: bool,
     /// HTTP: when the current request began. WebSocket: last frame received.
     pub since: Millis,
     pub peer: IpAddr,
@@ -79,6 +81,7 @@ impl Connection {
             paused: false,
             peer_closed: false,
             write_shut: false,
+            read_closed: false,
             since: now,
             peer,
             inbuf: Vec::new(),

@@ -50,7 +50,7 @@ impl Reactor {
                     return (0, false);
                 }
                 let peer = self.conns[slot].peer;
-                let _ = self.workers[worker].try_send(Command::Http { conn: id, peer, req });
+                self.workers[worker].push(Command::Http { conn: id, peer, req });
                 self.conns[slot].phase = Phase::HttpAwaiting;
                 (used, false)
             }

@@ -7,21 +7,20 @@
 //!
 //! Invariants:
 //! - a connection's commands go to one worker, in the order they arrived;
-//! - a worker queue is never overfilled: before a message is consumed from
-//!   the input the reactor checks there is room, else it stops reading that
-//!   socket (`paused`) and retries each tick, so memory stays bounded;
+//! - a worker never has more than `WORKER_QUEUE` messages in flight: before
+//!   a message is consumed from the input the reactor checks there is room,
+//!   else it stops reading that socket (`paused`) and retries each tick, so
+//!   memory stays bounded; a tick's commands go to each worker as one batch;
 //! - `Closed` reaches the workers exactly once per upgraded connection;
 //! - anything addressed to a `ConnId` whose generation no longer matches
 //!   its slot is dropped.
 
-use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
 use log::{debug, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -32,6 +31,7 @@ use super::id::ConnId;
 use super::timer::{Clock, Millis, Timers};
 use crate::app::command::{AppTimer, Command, worker_for};
 use crate::app::outbox::{Inbox, Out};
+use crate::app::worker::WorkerLink;
 use crate::server::ServerState;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
@@ -91,11 +91,8 @@ pub struct Reactor {
     pub(super) timers: Timers<Timer>,
     pub(super) clock: Clock,
     pub(super) cfg: NetConfig,
-    /// One bounded queue per worker.
-    pub(super) workers: Vec<Sender<Command>>,
-    /// Commands that must not be lost (Closed, timeouts) when a queue was
-    /// full; at most one per connection plus due timers, retried each tick.
-    pub(super) overflow: VecDeque<(usize, Command)>,
+    /// One link per worker: this tick's batch and the in-flight bound.
+    pub(super) workers: Vec<WorkerLink>,
     pub(super) inbox: Inbox,
     /// The one read buffer; taken out while a read is processed.
     pub(super) scratch: Vec<u8>,
@@ -118,7 +115,7 @@ impl Reactor {
         poll: Poll,
         mut listener: TcpListener,
         cfg: NetConfig,
-        workers: Vec<Sender<Command>>,
+        workers: Vec<WorkerLink>,
         inbox: Inbox,
         state: Arc<ServerState>,
     ) -> io::Result<Reactor> {
@@ -140,7 +137,6 @@ impl Reactor {
             clock: state.clock,
             cfg,
             workers,
-            overflow: VecDeque::new(),
             inbox,
             scratch: vec![0; SCRATCH],
             dirty: Vec::new(),
@@ -158,8 +154,6 @@ impl Reactor {
         while !self.state.stopping.load(Ordering::Acquire) {
             let timeout = if backlog || !self.again.is_empty() {
                 Some(Duration::ZERO)
-            } else if !self.overflow.is_empty() {
-                Some(Duration::from_millis(1))
             } else {
                 self.timers
                     .next_deadline()
@@ -181,6 +175,11 @@ impl Reactor {
                         if event.is_writable() {
                             self.writable(slot);
                         }
+                        if event.is_read_closed() || event.is_error() {
+                            if let Some(conn) = self.conns.get_mut(slot) {
+                                conn.read_closed = true;
+                            }
+                        }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.read_turn(slot);
                         }
@@ -191,9 +190,11 @@ impl Reactor {
                 self.begin_drain();
             }
             backlog = self.drain_outgoing();
-            self.retry_overflow();
             self.run_again();
             self.fire_timers();
+            for link in &mut self.workers {
+                link.flush();
+            }
             self.flush_dirty();
             if self.drained() {
                 break;
@@ -278,8 +279,16 @@ impl Reactor {
                     return;
                 }
                 Ok(n) => {
+                    // A short read emptied the socket: a new edge will come
+                    // with new data, so skip the read that would only say
+                    // WouldBlock (a syscall per message). After a half-close
+                    // no edge comes, so then read on to the EOF.
+                    let drained = n < scratch.len() && !conn.read_closed;
                     self.consume(slot, &mut scratch[..n]);
                     self.scratch = scratch;
+                    if drained {
+                        return;
+                    }
                 }
                 Err(e) => {
                     self.scratch = scratch;
@@ -362,35 +371,14 @@ impl Reactor {
         }
     }
 
-    /// Free room in a worker's queue: the message budget for one read.
+    /// Room left in a worker's queue: the message budget for one read.
     pub(super) fn budget(&self, worker: usize) -> usize {
-        let q = &self.workers[worker];
-        q.capacity().unwrap_or(usize::MAX).saturating_sub(q.len())
+        self.workers[worker].budget()
     }
 
-    /// Sends a command that must arrive, parking it if the queue is full.
+    /// Queues a command that must arrive (it is never refused for room).
     pub(super) fn send_reliably(&mut self, worker: usize, cmd: Command) {
-        if !self.overflow.is_empty() {
-            self.overflow.push_back((worker, cmd));
-            return;
-        }
-        match self.workers[worker].try_send(cmd) {
-            Ok(()) => {}
-            Err(TrySendError::Full(cmd)) => self.overflow.push_back((worker, cmd)),
-            Err(TrySendError::Disconnected(_)) => {}
-        }
-    }
-
-    fn retry_overflow(&mut self) {
-        while let Some((worker, cmd)) = self.overflow.pop_front() {
-            match self.workers[worker].try_send(cmd) {
-                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                Err(TrySendError::Full(cmd)) => {
-                    self.overflow.push_front((worker, cmd));
-                    return;
-                }
-            }
-        }
+        self.workers[worker].push(cmd);
     }
 
     /// Applies worker output; true when more is waiting.

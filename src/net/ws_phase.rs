@@ -53,7 +53,7 @@ impl Reactor {
             WsEvent::Text(text) => {
                 // The budget guarantees room: only the reactor sends here.
                 let cmd = Command::Text { conn: id, text: text.into() };
-                let _ = workers[worker].try_send(cmd);
+                workers[worker].push(cmd);
                 true
             }
             WsEvent::Binary(_) => {
