@@ -175,10 +175,10 @@ impl Reactor {
                         if event.is_writable() {
                             self.writable(slot);
                         }
-                        if event.is_read_closed() || event.is_error() {
-                            if let Some(conn) = self.conns.get_mut(slot) {
-                                conn.read_closed = true;
-                            }
+                        if (event.is_read_closed() || event.is_error())
+                            && let Some(conn) = self.conns.get_mut(slot)
+                        {
+                            conn.read_closed = true;
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.read_turn(slot);
