@@ -76,3 +76,23 @@ fn zero_grace_ends_the_room_at_once() {
         (Some(room.as_str()), Some("disconnected"))
     );
 }
+
+#[test]
+fn a_second_drop_gets_a_full_grace_of_its_own() {
+    let grace = Duration::from_millis(600);
+    let srv = start_with(|c| c.resume_grace_secs = grace);
+    let (ua, ub) = (register(srv.addr, json!({})), register(srv.addr, json!({})));
+    let (mut a, b, room) = pair_users(srv.addr, &ua, &ub);
+    drop(b);
+    a.recv_type("PARTNER_AWAY");
+    let b = Client::authed(srv.addr, &ub);
+    a.recv_type("PARTNER_BACK");
+    // Half the grace passes, then the second drop.
+    a.expect_silence(grace / 2);
+    drop(b);
+    a.recv_type("PARTNER_AWAY");
+    // The first drop's grace ends inside this window; it must not end the room.
+    a.expect_silence(grace / 2 + Duration::from_millis(100));
+    assert_eq!(a.recv_type("PARTNER_LEFT")["payload"]["reason"], "disconnected");
+    let _ = room;
+}

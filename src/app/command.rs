@@ -40,7 +40,8 @@ pub enum AppTimer {
     /// The waiter reached the match timeout.
     MatchTimeout { user: UserId, ticket: u64 },
     /// A dropped user's resume grace in `room` ran out.
-    ResumeExpired { user: UserId, room: u64 },
+    /// `conn` is the socket that dropped: a later drop has its own timer.
+    ResumeExpired { user: UserId, room: u64, conn: ConnId },
 }
 
 impl AppTimer {

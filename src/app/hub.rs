@@ -96,6 +96,8 @@ pub struct Session {
     /// `RATE_LIMITED` answers in a row; past [`MAX_REFUSALS`] the socket
     /// is closed with 4429.
     pub refusals: u8,
+    /// The socket whose drop started the current resume grace, if any.
+    pub dropped: Option<ConnId>,
 }
 
 /// Consecutive rate-limit refusals tolerated before closing with 4429.
@@ -288,6 +290,7 @@ impl Hub {
             chat_bucket: Bucket::full(chat, now),
             queue_bucket: Bucket::full(queue, now),
             refusals: 0,
+            dropped: None,
         });
         session.profile = profile;
         let old = session.conn.replace(conn);
@@ -309,6 +312,7 @@ impl Hub {
             return;
         }
         session.conn = None;
+        session.dropped = Some(conn);
         match session.place {
             Place::Idle => {}
             Place::Queued { .. } => {
@@ -318,7 +322,7 @@ impl Hub {
             Place::InRoom(room) if self.rules.resume_grace > 0 => {
                 self.partner_push(room, user, "PARTNER_AWAY", ctx);
                 let at = ctx.now + self.rules.resume_grace;
-                ctx.out.timer(at, AppTimer::ResumeExpired { user, room });
+                ctx.out.timer(at, AppTimer::ResumeExpired { user, room, conn });
             }
             Place::InRoom(room) => self.end_room(room, user, "disconnected", ctx),
         }
@@ -337,9 +341,11 @@ impl Hub {
     }
 
     /// The grace after a drop ran out: end the room unless they came back.
-    pub fn resume_expired(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) {
-        let away =
-            self.sessions.get(&user).is_some_and(|s| s.conn.is_none() && s.place == Place::InRoom(room));
+    pub fn resume_expired(&mut self, user: UserId, room: u64, conn: ConnId, ctx: &Ctx<'_>) {
+        let away = self
+            .sessions
+            .get(&user)
+            .is_some_and(|s| s.conn.is_none() && s.place == Place::InRoom(room) && s.dropped == Some(conn));
         if away {
             self.end_room(room, user, "disconnected", ctx);
             self.forget_if_offline(user);

@@ -155,7 +155,9 @@ impl App {
                 match timer {
                     AppTimer::TierUp { user, ticket } => hub.tier_up(user, ticket, &ctx),
                     AppTimer::MatchTimeout { user, ticket } => hub.match_timeout(user, ticket, &ctx),
-                    AppTimer::ResumeExpired { user, room } => hub.resume_expired(user, room, &ctx),
+                    AppTimer::ResumeExpired { user, room, conn } => {
+                        hub.resume_expired(user, room, conn, &ctx)
+                    }
                 }
             }
         }
