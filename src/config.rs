@@ -34,6 +34,9 @@ pub struct Config {
     /// Address to bind (HTTP and WebSocket share it).
     #[arg(long, env = "DUET_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Open connections at most (default: the open-files limit less 64).
+    #[arg(long, env = "DUET_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Worker threads (default: number of CPUs).
     #[arg(long, env = "DUET_WORKERS")]
     pub workers: Option<usize>,

@@ -77,7 +77,7 @@ impl Server {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         }
         let fds = raise_fd_limit();
-        let max_conns = fds.saturating_sub(FD_RESERVE).max(16);
+        let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);

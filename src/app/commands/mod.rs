@@ -77,6 +77,11 @@ impl Request<'_> {
 
 /// Runs one client message.
 pub fn dispatch(app: &App, req: &Request<'_>, ty: &str, payload: Option<&RawValue>) -> Result<(), Refusal> {
+    // Test-only: a command that panics, to prove one panic costs one reply.
+    #[cfg(feature = "fault-injection")]
+    if ty == "FAULT_PANIC" {
+        panic!("injected fault");
+    }
     let kind = Kind::parse(ty).ok_or_else(|| Refusal::bad_request(format!("unknown message type {ty:?}")))?;
     if kind.needs_auth() {
         req.user()?;
