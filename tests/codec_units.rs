@@ -22,12 +22,7 @@ fn cf(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     raw_frame(if fin { 0x80 } else { 0 } | opcode, payload, Some(MASK))
 }
 
-const CONT: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
+use common::opcode::*;
 
 /// Owned copy of a `WsEvent`.
 #[derive(Debug, Clone, PartialEq, Eq)]

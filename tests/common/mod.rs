@@ -277,3 +277,13 @@ pub fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8>
     }
     out
 }
+
+/// WebSocket opcodes, for tests that write raw frames.
+pub mod opcode {
+    pub const CONT: u8 = 0x0;
+    pub const TEXT: u8 = 0x1;
+    pub const BINARY: u8 = 0x2;
+    pub const CLOSE: u8 = 0x8;
+    pub const PING: u8 = 0x9;
+    pub const PONG: u8 = 0xA;
+}
