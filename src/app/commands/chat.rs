@@ -37,11 +37,10 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     hub.take(user, Limit::Chat, now)?;
     let id = hub.own_room(user, &p.room_id)?;
     let text = text?;
-    let partner = {
-        let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
-        hub.partner_conn(room, user)
-    };
+    let hub = &mut *hub;
     let room = hub.rooms.get_mut(&id).ok_or_else(Refusal::not_in_room)?;
+    let partner_user = room.members[room.sides(user).1].user;
+    let partner = hub.sessions.get(&partner_user).and_then(|s| s.conn);
     room.seq += 1;
     let seq = room.seq;
     let from = room.sides(user).0 as u8;
