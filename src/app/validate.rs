@@ -86,7 +86,7 @@ pub fn chat_text(text: &str, max: usize) -> Result<&str, TextError> {
         return Err(TextError::Empty);
     }
     // Counting stops at max + 1: a long text costs no more than a legal one.
-    if t.chars().take(max + 1).count() > max {
+    if t.chars().take(max.saturating_add(1)).count() > max {
         return Err(TextError::TooLong);
     }
     Ok(t)
