@@ -45,6 +45,9 @@ pub struct Server {
 /// Echo mode's message limit: the conformance suite sends up to 16 MiB.
 const ECHO_MAX_MESSAGE: usize = 20 * 1024 * 1024;
 
+/// Pending connections the kernel may queue before `accept`.
+const LISTEN_BACKLOG: libc::c_int = 4096;
+
 /// Descriptors kept back from connections for the listener, logs, etc.
 const FD_RESERVE: usize = 64;
 
@@ -82,6 +85,11 @@ impl Server {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let listener = mio::net::TcpListener::bind(cfg.listen)?;
+        // mio listens with a backlog of 1024; a burst of connects beyond it
+        // costs each client a one-second SYN retry, so ask for more (Linux
+        // caps it at net.core.somaxconn). Listening again only resizes it.
+        // SAFETY: listen on a valid, owned, listening socket descriptor.
+        unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), LISTEN_BACKLOG) };
         let addr = listener.local_addr()?;
         let metrics = Arc::new(Metrics::default());
         let state = Arc::new(ServerState {

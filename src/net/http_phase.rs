@@ -126,7 +126,8 @@ impl Reactor {
         }
         conn.queue(bytes);
         let slot = id.slot as usize;
-        if close || conn.peer_closed || draining {
+        // A peer that half-closed sends nothing more: answer, then close.
+        if close || conn.peer_closed || conn.read_closed || draining {
             self.start_closing(slot);
         } else {
             conn.phase = Phase::Http;

@@ -367,6 +367,11 @@ impl Reactor {
                 conn.peer_closed = true;
                 self.finish_close(slot);
             }
+            // A half-closed HTTP client still reads: send what is queued first.
+            Phase::Http if conn.pending_out() > 0 => {
+                conn.peer_closed = true;
+                self.start_closing(slot);
+            }
             Phase::Http | Phase::Ws => self.remove(slot),
         }
     }
