@@ -73,9 +73,13 @@ impl<T> Timers<T> {
         Timers { heap: BinaryHeap::new(), seq: 0 }
     }
 
+    /// Fires `item` once the clock has passed `at`. Deadlines are computed
+    /// from a clock truncated to whole milliseconds, so one computed as
+    /// `now + d` could come due up to 1 ms before `d` really elapsed; the
+    /// extra millisecond makes a timer never fire early.
     pub fn schedule(&mut self, at: Millis, item: T) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry { at, seq: self.seq, item }));
+        self.heap.push(Reverse(Entry { at: at + 1, seq: self.seq, item }));
     }
 
     /// The earliest deadline, if any: how long the reactor may sleep.
@@ -113,11 +117,11 @@ mod tests {
         t.schedule(30, "c");
         t.schedule(10, "a");
         t.schedule(10, "b");
-        assert_eq!(t.next_deadline(), Some(10));
-        assert_eq!(t.pop_due(5), None);
-        assert_eq!(t.pop_due(10), Some("a"));
-        assert_eq!(t.pop_due(10), Some("b"));
-        assert_eq!(t.pop_due(29), None);
+        assert_eq!(t.next_deadline(), Some(11));
+        assert_eq!(t.pop_due(10), None, "never before the deadline has passed");
+        assert_eq!(t.pop_due(11), Some("a"));
+        assert_eq!(t.pop_due(11), Some("b"));
+        assert_eq!(t.pop_due(30), None);
         assert_eq!(t.pop_due(100), Some("c"));
         assert!(t.is_empty());
     }
