@@ -2,10 +2,11 @@
 //! the cost of a join to grow with the joiner's interests and the
 //! candidates sharing them, not with queue length.
 //!
-//! Setup: waiters hold 4-5 interests from a 200-tag vocabulary and all
-//! joined "now" (tier 1); the measured join uses 1-3 tags, so it finds no
-//! exact-set partner and stays queued; it is then removed again so the
-//! queue length is the same for every iteration.
+//! Setup: waiters hold 4-5 distinct interests from a 200-tag vocabulary
+//! and all joined "now" (tier 1); equal sets among them are kept apart by
+//! the exclusion predicate during setup. The measured join uses 1-3 tags,
+//! so it can find no exact-set partner and stays queued; it is then
+//! removed again so the queue length is the same for every iteration.
 
 use std::hint::black_box;
 
@@ -23,10 +24,16 @@ impl Lcg {
         ((self.0 >> 33) as usize) % n
     }
 
+    /// `count` distinct tags.
     fn tags(&mut self, count: usize) -> Vec<String> {
-        let mut v: Vec<String> = (0..count).map(|_| format!("tag{}", self.next(VOCAB))).collect();
+        let mut v: Vec<String> = Vec::with_capacity(count);
+        while v.len() < count {
+            let t = format!("tag{}", self.next(VOCAB));
+            if !v.contains(&t) {
+                v.push(t);
+            }
+        }
         v.sort();
-        v.dedup();
         v
     }
 }
@@ -34,13 +41,14 @@ impl Lcg {
 fn join(c: &mut Criterion) {
     let mut g = c.benchmark_group("matcher_join");
     let never = |_: u64, _: u64| false;
+    let keep_apart = |_: u64, _: u64| true;
     for waiting in [1_000u64, 10_000, 100_000] {
         let mut rng = Lcg(7);
         let mut m: Matcher<u64> = Matcher::new(10_000);
         for user in 0..waiting {
             let n = 4 + rng.next(2);
             let tags = rng.tags(n);
-            m.join(user, QueueKey::Chill, tags, 0, &never);
+            m.join(user, QueueKey::Chill, tags, 0, &keep_apart);
         }
         assert_eq!(m.total() as u64, waiting, "setup must not pair anyone");
         let probes: Vec<Vec<String>> = (0..256).map(|i| rng.tags(1 + i % 3)).collect();
