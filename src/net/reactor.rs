@@ -78,7 +78,9 @@ pub enum Timer {
     },
     Auth(ConnId),
     Linger(ConnId),
-    App(AppTimer),
+    /// Key of the timer in `Reactor::app_timers` (kept out of the heap so
+    /// every entry stays 32 bytes: most are one per idle connection).
+    App(u32),
     ResumeAccept,
 }
 
@@ -89,6 +91,8 @@ pub struct Reactor {
     /// Bumped per accept; the generation of the next connection.
     pub(super) next_generation: u32,
     pub(super) timers: Timers<Timer>,
+    /// Payloads of the application timers in `timers`.
+    pub(super) app_timers: Slab<AppTimer>,
     pub(super) clock: Clock,
     pub(super) cfg: NetConfig,
     /// One link per worker: this tick's batch and the in-flight bound.
@@ -134,6 +138,7 @@ impl Reactor {
             conns: Slab::new(),
             next_generation: 0,
             timers: Timers::new(),
+            app_timers: Slab::new(),
             clock: state.clock,
             cfg,
             workers,
@@ -407,7 +412,10 @@ impl Reactor {
                 }
             }
             Out::Http { conn, bytes, close } => self.http_reply(conn, bytes, close),
-            Out::Timer { at, timer } => self.timers.schedule(at, Timer::App(timer)),
+            Out::Timer { at, timer } => {
+                let key = self.app_timers.insert(timer) as u32;
+                self.timers.schedule(at, Timer::App(key));
+            }
             Out::DrainReady => self.drain_ready(),
         }
     }
@@ -451,7 +459,8 @@ impl Reactor {
                         self.remove(conn.slot as usize);
                     }
                 }
-                Timer::App(timer) => {
+                Timer::App(key) => {
+                    let Some(timer) = self.app_timers.try_remove(key as usize) else { continue };
                     let worker = (timer.shard_key() % self.workers.len() as u64) as usize;
                     self.send_reliably(worker, Command::Timer(timer));
                 }
