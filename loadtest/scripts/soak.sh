@@ -11,7 +11,7 @@ port=${SOAK_PORT:-18999}
 mkdir -p "$out"
 cargo build --release -q -p duet -p duet-loadtest
 DUET_CHAT_RATE=1000000 DUET_CHAT_BURST=1000000 DUET_QUEUE_RATE=1000 DUET_QUEUE_BURST=1000 \
-DUET_REGISTER_PER_MINUTE=100000000 RUST_LOG=warn DUET_LISTEN=127.0.0.1:$port \
+DUET_REGISTER_PER_MINUTE=100000000 RUST_LOG=${SOAK_LOG:-warn} DUET_LISTEN=127.0.0.1:$port \
     ./target/release/duet 2>"$out/server.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
@@ -20,7 +20,10 @@ lt=./target/release/duet-loadtest
 target="--target 127.0.0.1:$port -q --json"
 $lt idle -n 3000 --hold-secs "$secs" $target >"$out/idle.json" 2>"$out/idle.log" &
 $lt chat -n 1000 --rate 5 --duration-secs "$secs" $target >"$out/chat.json" 2>"$out/chat.log" &
-$lt churn -c 20 --duration-secs "$secs" $target >"$out/churn.json" 2>"$out/churn.log" &
+churn=${SOAK_CHURN:-20}
+if [ "$churn" -gt 0 ]; then
+    $lt churn -c "$churn" --duration-secs "$secs" $target >"$out/churn.json" 2>"$out/churn.log" &
+fi
 echo "t_secs,rss_kib" >"$out/rss.csv"
 start=$(date +%s)
 while [ $(( $(date +%s) - start )) -le $(( secs + 30 )) ] && kill -0 $pid 2>/dev/null; do

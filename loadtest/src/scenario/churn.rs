@@ -1,4 +1,5 @@
-//! `churn`: each of --concurrency slots runs whole sessions back to back:
+//! `churn` (queue mood "fire", so it can run beside `chat`, which uses
+//! "chill"): each of --concurrency slots runs whole sessions back to back:
 //! connect → register → upgrade → AUTH → JOIN_QUEUE → MATCH_FOUND → --msgs
 //! chats → once both sides' messages are in, the user whose message took
 //! the room's last seq sends LEAVE_ROOM (the other gets PARTNER_LEFT, so
@@ -85,13 +86,13 @@ impl Behavior for Churn {
     fn register_body(&mut self, c: &mut Conn, ctx: &mut Ctx) {
         self.live += 1;
         c.state = STARTING;
-        ctx.json.extend_from_slice(br#"{"mood":"chill","interests":[]}"#);
+        ctx.json.extend_from_slice(br#"{"mood":"fire","interests":[]}"#);
     }
 
     fn on_note(&mut self, c: &mut Conn, ctx: &mut Ctx, note: Note) {
         match note {
             Note::Authed => {
-                c.join(ctx, r#"{"mood":"chill"}"#);
+                c.join(ctx, r#"{"mood":"fire"}"#);
                 self.set_state(c, QUEUED);
                 let at = c.t_mark + self.session_ns;
                 ctx.set_deadline(c, at, "churn session");
