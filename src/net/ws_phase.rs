@@ -134,7 +134,11 @@ impl Reactor {
         // Closes the server imposes on a misbehaving or slow client are
         // worth a line to an operator; normal ones are not.
         if matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 4408 | 4429) {
-            log::info!("closing {:?} from {} with {code}: {reason}", ConnId::new(slot as u32, conn.generation), conn.peer);
+            log::info!(
+                "closing {:?} from {} with {code}: {reason}",
+                ConnId::new(slot as u32, conn.generation),
+                conn.peer
+            );
         }
         conn.queue(frame::close_frame(code, reason));
         self.start_closing(slot);
