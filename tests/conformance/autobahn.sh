@@ -22,8 +22,14 @@ for _ in $(seq 1 100); do
 done
 [ -n "$addr" ] || { echo "autobahn: duet did not start" >&2; cat "$log" >&2; exit 2; }
 
-summary=$(bash "$runner" --timeout 900 "ws://$addr/ws/chat" "$out" | tee /dev/stderr | tail -n1)
-echo "$summary"
+# Output goes to a file, then to stdout: `tee /dev/stderr` would reopen a
+# file-backed stderr at offset 0 and overwrite what CI printed before.
+mkdir -p "$out"
+status=0
+bash "$runner" --timeout 900 "ws://$addr/ws/chat" "$out" >"$out/run.log" 2>&1 || status=$?
+cat "$out/run.log"
+summary=$(grep -a '^autobahn:' "$out/run.log" | tail -n1)
+[ "$status" -eq 0 ] || { echo "autobahn: runner exited $status" >&2; exit 1; }
 case "$summary" in
     *"FAILED=0"*) ;;
     *) echo "autobahn: failures" >&2; exit 1 ;;
