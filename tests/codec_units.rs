@@ -4,9 +4,8 @@
 
 mod common;
 
-use duet::net::frame::{
-    self, FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsEvent, WsReader, apply_mask,
-};
+use common::{Ev, own};
+use duet::net::frame::{self, FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsReader, apply_mask};
 use duet::net::http::{self, HttpError, MAX_BODY, MAX_HEAD, Method, Parsed, Request, Response};
 
 // ---------------------------------------------------------------- helpers
@@ -23,26 +22,6 @@ fn cf(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 use common::opcode::*;
-
-/// Owned copy of a `WsEvent`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ev {
-    Text(String),
-    Binary(Vec<u8>),
-    Ping(Vec<u8>),
-    Pong,
-    Close(u16),
-}
-
-fn own(e: WsEvent<'_>) -> Ev {
-    match e {
-        WsEvent::Text(t) => Ev::Text(t.to_string()),
-        WsEvent::Binary(b) => Ev::Binary(b.to_vec()),
-        WsEvent::Ping(p) => Ev::Ping(p.to_vec()),
-        WsEvent::Pong => Ev::Pong,
-        WsEvent::Close(c) => Ev::Close(c),
-    }
-}
 
 /// Decodes all of `bytes` at once with an unlimited budget.
 fn decode_all(bytes: &[u8]) -> (Result<(usize, Stop), FrameError>, Vec<Ev>) {

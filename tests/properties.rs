@@ -5,11 +5,12 @@
 //! Every test is named after the property it checks. Run with
 //! `cargo test --test properties`; `PROPTEST_CASES` tunes the case count.
 
+mod common;
+
+use common::{Ev, own};
 use duet::app::protocol::{self, parse_envelope, parse_payload};
 use duet::app::validate::{self, TextError, chat_text, interests, nickname};
-use duet::net::frame::{
-    FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsEvent, WsReader, apply_mask, close_frame,
-};
+use duet::net::frame::{FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsReader, apply_mask, close_frame};
 use duet::net::http::{self, HttpError, MAX_BODY, MAX_HEAD, Parsed};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -239,26 +240,6 @@ proptest! {
 }
 
 // ================================================================ WebSocket frames
-
-/// Owned copy of a `WsEvent`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Ev {
-    Text(String),
-    Binary(Vec<u8>),
-    Ping(Vec<u8>),
-    Pong,
-    Close(u16),
-}
-
-fn own(e: WsEvent<'_>) -> Ev {
-    match e {
-        WsEvent::Text(t) => Ev::Text(t.to_owned()),
-        WsEvent::Binary(b) => Ev::Binary(b.to_vec()),
-        WsEvent::Ping(p) => Ev::Ping(p.to_vec()),
-        WsEvent::Pong => Ev::Pong,
-        WsEvent::Close(c) => Ev::Close(c),
-    }
-}
 
 const CONT: u8 = 0x0;
 const TEXT: u8 = 0x1;

@@ -287,3 +287,24 @@ pub mod opcode {
     pub const PING: u8 = 0x9;
     pub const PONG: u8 = 0xA;
 }
+
+/// Owned copy of a `WsEvent`, to compare decoded streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong,
+    Close(u16),
+}
+
+pub fn own(e: duet::net::frame::WsEvent<'_>) -> Ev {
+    use duet::net::frame::WsEvent;
+    match e {
+        WsEvent::Text(t) => Ev::Text(t.to_owned()),
+        WsEvent::Binary(b) => Ev::Binary(b.to_vec()),
+        WsEvent::Ping(p) => Ev::Ping(p.to_vec()),
+        WsEvent::Pong => Ev::Pong,
+        WsEvent::Close(c) => Ev::Close(c),
+    }
+}
