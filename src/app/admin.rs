@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use super::App;
+use super::http_api::internal;
 use super::matcher::QueueKey;
 use crate::net::http::{Method, Request, Response};
 use crate::store::{UserId, hash_token};
@@ -42,15 +43,11 @@ pub fn route(app: &App, req: &Request) -> Response {
         (p, Method::Delete) if p.starts_with("/api/admin/bans/") => {
             unban(app, &p["/api/admin/bans/".len()..])
         }
-        ("/api/admin/stats" | "/api/admin/reports", _) => method_not_allowed("GET"),
-        ("/api/admin/bans", _) => method_not_allowed("POST"),
-        (p, _) if p.starts_with("/api/admin/bans/") => method_not_allowed("DELETE"),
+        ("/api/admin/stats" | "/api/admin/reports", _) => Response::method_not_allowed("GET"),
+        ("/api/admin/bans", _) => Response::method_not_allowed("POST"),
+        (p, _) if p.starts_with("/api/admin/bans/") => Response::method_not_allowed("DELETE"),
         _ => Response::error(404, "NOT_FOUND", "no such resource"),
     }
-}
-
-fn method_not_allowed(allow: &str) -> Response {
-    Response::error(405, "METHOD_NOT_ALLOWED", &format!("use {allow}")).header(format!("Allow: {allow}"))
 }
 
 fn json(v: serde_json::Value) -> Response {
@@ -87,7 +84,7 @@ fn reports(app: &App, query: &str) -> Response {
     }
     match app.store.reports(limit) {
         Ok(list) => json(serde_json::json!({ "reports": list })),
-        Err(e) => Response::error(500, "INTERNAL", &format!("store error: {e}")),
+        Err(e) => internal(e),
     }
 }
 
@@ -122,7 +119,7 @@ fn ban(app: &App, body: &[u8]) -> Response {
     let until = super::wall_ms() + b.minutes * 60_000;
     match app.ban(user, until, &reason, "admin") {
         Ok(()) => json(serde_json::json!({ "userId": user, "until": until })),
-        Err(e) => Response::error(500, "INTERNAL", &format!("store error: {e}")),
+        Err(e) => internal(e),
     }
 }
 
@@ -132,7 +129,7 @@ fn unban(app: &App, id: &str) -> Response {
     };
     match app.store.remove_ban(user) {
         Ok(_) => Response::no_content(),
-        Err(e) => Response::error(500, "INTERNAL", &format!("store error: {e}")),
+        Err(e) => internal(e),
     }
 }
 

@@ -17,12 +17,12 @@ use crate::store::{Mood, Profile, UserId, UserRecord, hash_token, new_token};
 pub fn route(app: &App, peer: IpAddr, req: &Request) -> Response {
     match (req.path.as_str(), req.method()) {
         ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, peer, req),
-        ("/api/users/registerOrUpdate", _) => not_allowed("POST"),
+        ("/api/users/registerOrUpdate", _) => Response::method_not_allowed("POST"),
         ("/api/users/me", Method::Get) => me(app, req),
         ("/api/users/me", Method::Delete) => delete_me(app, req),
-        ("/api/users/me", _) => not_allowed("GET, DELETE"),
+        ("/api/users/me", _) => Response::method_not_allowed("GET, DELETE"),
         ("/metrics", Method::Get) => metrics(app),
-        ("/metrics", _) => not_allowed("GET"),
+        ("/metrics", _) => Response::method_not_allowed("GET"),
         (path, _) if path.starts_with("/api/admin/") || path == "/api/admin" => super::admin::route(app, req),
         _ => Response::error(404, "NOT_FOUND", "no such resource"),
     }
@@ -39,15 +39,11 @@ pub fn rate_limited(wait_ms: u64) -> Response {
         .header(format!("Retry-After: {}", wait_ms.div_ceil(1000)))
 }
 
-fn not_allowed(allow: &str) -> Response {
-    Response::error(405, "METHOD_NOT_ALLOWED", &format!("use {allow}")).header(format!("Allow: {allow}"))
-}
-
 fn json(value: &impl serde::Serialize) -> Response {
     Response::json(200, serde_json::to_vec(value).unwrap_or_default())
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(super) fn internal(e: impl std::fmt::Display) -> Response {
     Response::error(500, "INTERNAL", &format!("store error: {e}"))
 }
 

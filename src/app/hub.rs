@@ -18,7 +18,7 @@ use super::limits::{Bucket, Rate};
 use super::matcher::{Matcher, Pair, QueueKey};
 use super::outbox::{Delivery, Outbox};
 use super::protocol::{self, Refusal};
-use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, RoomRef, RoomView};
+use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Millis;
@@ -518,7 +518,7 @@ impl Hub {
             && let Some(conn) = session.conn
         {
             self.by_conn.remove(&conn);
-            ctx.out.frame(conn, protocol::frame("SESSION_ENDED", None, &super::view::Reason { reason }));
+            ctx.out.frame(conn, protocol::frame("SESSION_ENDED", None, &Reason { reason }));
             ctx.out.close(conn, code, reason);
         }
     }
@@ -529,8 +529,7 @@ impl Hub {
         if let Some(session) = self.sessions.get_mut(&user) {
             session.place = Place::Idle;
             if let Some(conn) = session.conn {
-                let payload = serde_json::json!({ "reason": reason });
-                ctx.out.frame(conn, protocol::frame("MATCH_CANCELLED", None, &payload));
+                ctx.out.frame(conn, protocol::frame("MATCH_CANCELLED", None, &Reason { reason }));
             }
         }
     }

@@ -228,6 +228,11 @@ impl Response {
         Response::json(status, body.to_string().into_bytes())
     }
 
+    /// 405 naming the allowed methods in `Allow`.
+    pub fn method_not_allowed(allow: &str) -> Response {
+        Response::error(405, "METHOD_NOT_ALLOWED", &format!("use {allow}")).header(format!("Allow: {allow}"))
+    }
+
     pub fn no_content() -> Response {
         Response { status: 204, headers: Vec::new(), content_type: "", body: Vec::new(), head_only: false }
     }

@@ -36,9 +36,7 @@ impl Reactor {
                             r.head_only = true;
                             r
                         }
-                        _ => {
-                            Response::error(405, "METHOD_NOT_ALLOWED", "use GET").header("Allow: GET".into())
-                        }
+                        _ => Response::method_not_allowed("GET"),
                     };
                     self.respond(slot, &resp, req.close);
                     return (used, true);
@@ -87,7 +85,7 @@ impl Reactor {
     /// Validates an upgrade request and answers 101 or an error.
     fn upgrade(&mut self, slot: usize, req: &Request) {
         let refusal = if req.method() != Method::Get {
-            Some(Response::error(405, "METHOD_NOT_ALLOWED", "use GET").header("Allow: GET".into()))
+            Some(Response::method_not_allowed("GET"))
         } else if !req.wants_upgrade || req.ws_key.is_none() {
             Some(Response::error(400, "BAD_REQUEST", "expected a WebSocket upgrade request"))
         } else if req.ws_version.as_deref() != Some("13") {
