@@ -642,6 +642,47 @@ fn head_of_health_has_no_body_and_keeps_the_connection_usable() {
     assert_eq!(r.json()["status"], "ok");
 }
 
+// ------------------------------------------------------ the web client
+
+#[test]
+fn web_client_page_and_assets_are_served_with_safe_headers() {
+    let srv = start_with(|c| c.max_message_chars = 321);
+    for (path, ty) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/assets/style.css", "text/css; charset=utf-8"),
+    ] {
+        let r = http(srv.addr, "GET", path, None, None);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type").as_deref(), Some(ty), "{path}");
+        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
+        let csp = r.header("content-security-policy").expect("CSP");
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+        assert!(!r.body.is_empty());
+    }
+    let page = String::from_utf8(http(srv.addr, "GET", "/", None, None).body).unwrap();
+    assert!(page.contains(r#"<meta name="duet-config" content="{"#), "settings are rendered in");
+    assert!(page.contains("&quot;maxMessageChars&quot;:321"));
+    assert!(page.contains(r#"src="/assets/app.js""#) && page.contains(r#"href="/assets/style.css""#));
+}
+
+#[test]
+fn web_client_answers_head_and_refuses_other_methods() {
+    let srv = start();
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let mut batch = b"HEAD / HTTP/1.1\r\nHost: duet\r\n\r\n".to_vec();
+    batch.extend(get("/assets/style.css", ""));
+    s.write_all(&batch).unwrap();
+    let mut rd = Responses::new(s);
+    assert_eq!(rd.head_only().status, 200);
+    assert_eq!(rd.next().status, 200, "no stray body after the HEAD answer");
+    let r = http(srv.addr, "POST", "/", None, None);
+    error_code(&r, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
+    error_code(&http(srv.addr, "GET", "/assets/nope.js", None, None), 404);
+}
+
 #[test]
 fn http_1_0_request_is_answered_then_closed() {
     let srv = start();

@@ -24,6 +24,7 @@ pub fn route(app: &App, peer: IpAddr, req: &Request) -> Response {
         ("/metrics", Method::Get) => metrics(app),
         ("/metrics", _) => Response::method_not_allowed("GET"),
         (path, _) if path.starts_with("/api/admin/") || path == "/api/admin" => super::admin::route(app, req),
+        (path, method) if super::web::serves(path) => app.web.respond(path, method),
         _ => Response::error(404, "NOT_FOUND", "no such resource"),
     }
 }
@@ -188,13 +189,7 @@ fn metrics(app: &App) -> Response {
             m.queue_size.get_or_create(&vec![("mood", q.as_str())]).set(hub.matcher.len(q) as i64);
         }
     }
-    Response {
-        status: 200,
-        headers: Vec::new(),
-        content_type: "text/plain; version=0.0.4; charset=utf-8",
-        body: app.metrics.encode().into_bytes(),
-        head_only: false,
-    }
+    Response::with_type(200, "text/plain; version=0.0.4; charset=utf-8", app.metrics.encode().into_bytes())
 }
 
 fn me(app: &App, req: &Request) -> Response {

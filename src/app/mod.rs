@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod validate;
 pub mod view;
+pub mod web;
 pub mod worker;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -60,6 +61,8 @@ pub struct App {
     pub hub: Mutex<Hub>,
     pub out: Outbox,
     pub metrics: Arc<Metrics>,
+    /// The bundled web client, rendered once at start.
+    pub web: web::WebClient,
 }
 
 impl App {
@@ -93,6 +96,7 @@ impl App {
             hub: Mutex::new(Hub::new(rules)),
             out,
             metrics,
+            web: web::WebClient::new(cfg),
         }
     }
 

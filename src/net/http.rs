@@ -218,8 +218,13 @@ pub struct Response {
 }
 
 impl Response {
+    /// A body of the given media type (charset included where it applies).
+    pub fn with_type(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+        Response { status, headers: Vec::new(), content_type, body, head_only: false }
+    }
+
     pub fn json(status: u16, body: Vec<u8>) -> Response {
-        Response { status, headers: Vec::new(), content_type: "application/json", body, head_only: false }
+        Response::with_type(status, "application/json", body)
     }
 
     /// The contract's error shape: `{"error":{"code":..,"message":..}}`.
@@ -234,7 +239,7 @@ impl Response {
     }
 
     pub fn no_content() -> Response {
-        Response { status: 204, headers: Vec::new(), content_type: "", body: Vec::new(), head_only: false }
+        Response::with_type(204, "", Vec::new())
     }
 
     pub fn header(mut self, line: String) -> Response {

@@ -1,0 +1,166 @@
+// Shared pieces of the browser tests: launching Debian's Chromium, a
+// visitor that goes through the page's own forms, DOM waits, screenshots,
+// and a TCP proxy that can cut a page's connections for real.
+//
+// Run by tests/browser.rs, which starts duet and sets DUET_URL. Every wait
+// is bounded (WAIT_MS); nothing sleeps for a fixed time.
+
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const URL = process.env.DUET_URL || 'http://127.0.0.1:8080';
+export const WAIT_MS = 10_000;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SHOTS = process.env.DUET_SCREENSHOTS || path.join(HERE, '..', '..', 'target', 'browser');
+
+export const DESKTOP = { width: 1000, height: 720 };
+export const PHONE = { width: 390, height: 780 };
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.DUET_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+  });
+}
+
+/// A tag no other test uses, so tier-1 matching (equal interest sets) pairs
+/// only the pages of one test even when a stranger is waiting.
+export function uniqueTag(name) {
+  return `${name}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/// A fresh visitor (own context, so own localStorage) on `baseUrl`.
+export async function visitor(browser, { viewport = DESKTOP, baseUrl = URL } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme: 'light' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.baseUrl = baseUrl;
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  return page;
+}
+
+/// Fills the first-visit form and waits until the page is online in the lobby
+/// (`beforeSave(page)` runs on the filled form).
+export async function register(page, { nickname, mood, avatar, interests = [], beforeSave }) {
+  await page.goto(`${page.baseUrl}/`);
+  await page.locator('#view-profile').waitFor();
+  if (nickname) await page.fill('#nickname', nickname);
+  if (mood) await page.check(`input[name="mood"][value="${mood}"]`);
+  if (avatar) await page.check(`input[name="avatar"][value="${avatar}"]`);
+  for (const tag of interests) {
+    await page.fill('#interest-input', tag);
+    await page.press('#interest-input', 'Enter');
+  }
+  if (beforeSave) await beforeSave(page);
+  await page.click('#profile-save');
+  await online(page, 'lobby');
+}
+
+export async function online(page, phase) {
+  await page.waitForSelector(`body[data-phase="${phase}"][data-conn="online"]`);
+}
+
+export async function phase(page, name) {
+  await page.waitForSelector(`body[data-phase="${name}"]`);
+}
+
+/// Waits until the element's text contains `text`.
+export async function hasText(page, selector, text) {
+  await page.waitForFunction(
+    ([sel, want]) => [...document.querySelectorAll(sel)].some((n) => !n.hidden && n.textContent.includes(want)),
+    [selector, text],
+    { timeout: WAIT_MS },
+  );
+}
+
+/// Both pages press "Find a stranger"; returns when both are in the room.
+export async function match(a, b) {
+  await a.click('#find');
+  await phase(a, 'waiting');
+  await b.click('#find');
+  await Promise.all([phase(a, 'room'), phase(b, 'room')]);
+}
+
+/// Types like a person (input events, so TYPING is sent), then Enter.
+export async function say(page, text) {
+  await page.locator('#text').pressSequentially(text);
+  await page.press('#text', 'Enter');
+}
+
+/// The conversation as [{side, text, seq, status}], in display order.
+export async function transcript(page) {
+  return page.$$eval('#log .msg:not(.system)', (items) => items.map((li) => ({
+    side: li.classList.contains('mine') ? 'mine' : 'theirs',
+    text: li.querySelector('.msg-text').textContent,
+    seq: li.dataset.seq ? Number(li.dataset.seq) : null,
+    status: li.dataset.status,
+  })));
+}
+
+export async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+/// A TCP proxy in front of duet. `drop()` resets every connection through
+/// it and refuses new ones until `restore()`: to the page this is a network
+/// failure (close 1006), to the server an ended socket, so the real resume
+/// path runs on both sides.
+export async function proxy(target) {
+  const { hostname, port } = new globalThis.URL(target);
+  const live = new Set();
+  let down = false;
+  let refused = 0;
+  const server = net.createServer((client) => {
+    if (down) {
+      refused += 1;
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = net.connect(Number(port), hostname);
+    const pair = [client, upstream];
+    live.add(pair);
+    const end = () => {
+      live.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of pair) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    get refused() { return refused; },
+    drop() {
+      down = true;
+      for (const [client, upstream] of live) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+      live.clear();
+    },
+    restore() { down = false; },
+    close() {
+      this.drop();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/// Polls `cond` (no DOM) until true, at most WAIT_MS.
+export async function until(cond, what) {
+  const deadline = Date.now() + WAIT_MS;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
