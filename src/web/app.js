@@ -10,13 +10,15 @@
   const $ = (id) => document.getElementById(id);
 
   const CONFIG = readConfig();
-  const STORE_KEY = 'duet.identity';
+  const STORE_KEY = 'duet.identity'; // localStorage: this browser's identity
+  const TAB_KEY = 'duet.tabIdentity'; // sessionStorage: one tab's own identity
   const MOODS = [
     ['chill', '😌', 'Chill'], ['fire', '🔥', 'Fire'], ['silly', '🤪', 'Silly'],
     ['shy', '🙈', 'Shy'], ['random', '🎲', 'Random'],
   ];
   const AVATARS = ['🦊', '🐼', '🐧', '🐙', '🦉', '🐢', '🐸', '🐰', '🐱', '🐶', '🦄', '🐝'];
   const MAX_INTERESTS = 5;
+  const LOCK_WAIT_MS = 1500; // how long a new tab waits for the identity's lock
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 10000;
   const TYPING_IDLE_MS = 2500; // stop "typing" after this long without a key
@@ -34,7 +36,8 @@
     phase: 'boot', // boot | profile | lobby | waiting | room | blocked
     ws: null,
     authed: false,
-    stopped: null, // why we must not reconnect: superseded | banned | deleted
+    stopped: null, // why we must not reconnect: superseded | banned | deleted | elsewhere
+    tabOnly: false, // this tab has its own identity (sessionStorage)
     retry: { attempt: 0, timer: 0, at: 0 },
     nextId: 1,
     requests: new Map(), // envelope id -> {type, el?}
@@ -147,41 +150,102 @@
     show('lobby');
   }
 
-  function block(reason, title, text, icon, action = null) {
+  /// A stop screen; `actions` = [{label, run}], the first one primary.
+  function block(reason, title, text, icon, actions = []) {
     state.stopped = reason;
     stopReconnect();
     clearNotice();
     $('blocked-icon').textContent = icon;
     $('blocked-title').textContent = title;
     $('blocked-text').textContent = text;
-    const btn = $('blocked-action');
-    btn.hidden = !action;
-    btn.textContent = action ? action.label : '';
-    btn.onclick = action ? action.run : null;
+    $('blocked-actions').replaceChildren(...actions.map(({ label, run }, i) => {
+      const btn = el('button', i === 0 ? 'primary' : '', label);
+      btn.type = 'button';
+      btn.addEventListener('click', run);
+      return btn;
+    }));
     setConn('stopped', 'disconnected');
     show('blocked');
+    const first = $('blocked-actions').querySelector('button');
+    if (first) first.focus();
   }
 
   // ------------------------------------------------------------ identity and profile form
 
-  function loadIdentity() {
+  /// Where this tab keeps its identity: the browser-wide one, or one of
+  /// its own (sessionStorage) after "Chat as someone new here".
+  function identityStore() {
+    return state.tabOnly ? [sessionStorage, TAB_KEY] : [localStorage, STORE_KEY];
+  }
+
+  function readIdentity(store, key) {
     try {
-      const v = JSON.parse(localStorage.getItem(STORE_KEY) || 'null');
+      const v = JSON.parse(store.getItem(key) || 'null');
       return v && typeof v.authToken === 'string' ? v : null;
     } catch (_) {
       return null;
     }
   }
 
+  function loadIdentity() {
+    const own = readIdentity(sessionStorage, TAB_KEY);
+    state.tabOnly = Boolean(own);
+    return own || readIdentity(localStorage, STORE_KEY);
+  }
+
   function saveIdentity(userId, authToken) {
+    const fresh = !state.identity || state.identity.userId !== userId;
     state.identity = { userId, authToken };
-    localStorage.setItem(STORE_KEY, JSON.stringify(state.identity));
+    const [store, key] = identityStore();
+    store.setItem(key, JSON.stringify(state.identity));
+    if (fresh) claimIdentity(userId);
   }
 
   function forgetIdentity() {
     state.identity = null;
     state.profile = null;
-    localStorage.removeItem(STORE_KEY);
+    const [store, key] = identityStore();
+    store.removeItem(key);
+  }
+
+  /// Holds a Web Lock named after the identity for as long as this tab
+  /// lives; resolves false when another tab of this browser still holds it
+  /// after LOCK_WAIT_MS (the wait covers a reload, whose old page lets go
+  /// as it unloads), so the page can ask instead of superseding that tab.
+  function claimIdentity(userId) {
+    if (!navigator.locks || !window.AbortSignal || !AbortSignal.timeout) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const signal = AbortSignal.timeout(LOCK_WAIT_MS);
+      navigator.locks.request(`duet:${userId}`, { signal }, () => {
+        resolve(true);
+        return new Promise(() => {}); // never settles: kept until the tab closes
+      }).catch((e) => resolve(!(e && (e.name === 'TimeoutError' || e.name === 'AbortError'))));
+    });
+  }
+
+  /// What a tab can do when another holds its identity.
+  function tabChoices(takeOver) {
+    return [{ label: takeOver, run: resumeHere }, { label: 'Chat as someone new here', run: beSomeoneNew }];
+  }
+
+  function offerOtherTab() {
+    block('elsewhere', 'duet is already open in another tab',
+      'You can take it over here (that tab steps aside), or chat as someone new in this tab.', '🪟',
+      tabChoices('Use it here'));
+  }
+
+  /// A second identity for this tab only (two windows can then chat with
+  /// each other); the browser-wide identity stays as it was.
+  function beSomeoneNew() {
+    state.stopped = null;
+    if (state.ws) state.ws.close(1000);
+    state.ws = null;
+    state.tabOnly = true;
+    state.identity = null;
+    state.profile = null;
+    state.room = null;
+    setConn('offline', 'offline');
+    openProfile(false);
   }
 
   async function api(method, path, body) {
@@ -228,6 +292,9 @@
     renderInterests();
     $('profile-title').textContent = editing ? 'Your profile' : 'Talk to a stranger';
     $('profile-lead').hidden = editing;
+    $('profile-lead').textContent = state.tabOnly
+      ? 'This tab gets an anonymous identity of its own. Pick how you show up.'
+      : 'Anonymous and one-to-one. Pick how you show up; nothing else is asked.';
     $('profile-save').textContent = editing ? 'Save' : 'Start';
     $('profile-cancel').hidden = !editing;
     $('profile-error').textContent = '';
@@ -396,11 +463,13 @@
   function showSuperseded() {
     block('superseded', 'duet is open somewhere else',
       'You opened duet in another tab or window, so this one stepped aside.', '🪟',
-      { label: 'Use duet here', run: resumeHere });
+      tabChoices('Use duet here'));
   }
 
+  /// Takes the identity over from the other tab (the server supersedes it).
   function resumeHere() {
     state.stopped = null;
+    if (!state.profile) return start();
     show(state.room && !state.room.ended ? 'room' : 'lobby');
     connect();
   }
@@ -454,7 +523,12 @@
 
   function onAuthError(p) {
     if (p.code === 'BANNED') return showBanned(p.until);
-    forgetIdentity(); // the close that follows finds no identity: no reconnect
+    startAfresh(); // the close that follows finds no identity: no reconnect
+  }
+
+  /// The saved token is unknown to the server: forget it, register anew.
+  function startAfresh() {
+    forgetIdentity();
     openProfile(false);
     notify('Your saved identity is no longer valid, so here is a fresh start.', 'warn');
   }
@@ -465,7 +539,7 @@
     if (p.reason === 'deleted') {
       forgetIdentity();
       block('deleted', 'Identity deleted', 'This anonymous identity was erased.', '🗑️',
-        { label: 'Start over', run: () => { state.stopped = null; openProfile(false); } });
+        [{ label: 'Start over', run: () => { state.stopped = null; openProfile(false); } }]);
     }
     // shutdown and idle: the close follows and we reconnect with backoff.
   }
@@ -840,6 +914,13 @@
     setConn('offline', 'offline');
     state.identity = loadIdentity();
     if (!state.identity) return openProfile(false);
+    if (!(await claimIdentity(state.identity.userId))) return offerOtherTab();
+    return start();
+  }
+
+  /// Loads the saved identity's profile and connects.
+  async function start() {
+    show('boot');
     let r = null;
     try {
       r = await api('GET', '/api/users/me');
@@ -847,12 +928,7 @@
       // Unreachable now: the socket's backoff keeps trying, and AUTH_OK
       // brings the profile.
     }
-    if (r && r.status === 401) {
-      forgetIdentity();
-      openProfile(false);
-      notify('Your saved identity is no longer valid, so here is a fresh start.', 'warn');
-      return;
-    }
+    if (r && r.status === 401) return startAfresh();
     if (r && r.status === 200) {
       state.profile = r.data.profile;
       enterLobby();

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const URL = process.env.DUET_URL || 'http://127.0.0.1:8080';
-export const WAIT_MS = 10_000;
+export const WAIT_MS = 15_000;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SHOTS = process.env.DUET_SCREENSHOTS || path.join(HERE, '..', '..', 'target', 'browser');
 
@@ -24,6 +24,8 @@ export async function launch() {
   return chromium.launch({
     executablePath: process.env.DUET_CHROMIUM || '/usr/bin/chromium',
     headless: true,
+    // No network but loopback here: keep Chromium from calling home.
+    args: ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
   });
 }
 

@@ -1,10 +1,13 @@
 // A returning visitor is the same user; a stale identity is replaced; a
-// second tab of the same visitor takes over and the first does not fight back.
+// second tab asks before taking over (and the first does not fight back),
+// or becomes someone new so two windows can chat.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { URL, WAIT_MS, hasText, launch, online, phase, register, shot, visitor } from './helpers.mjs';
+import {
+  URL, WAIT_MS, hasText, launch, match, online, phase, register, shot, uniqueTag, visitor,
+} from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -55,20 +58,56 @@ test('an unknown saved token is forgotten and the visitor starts afresh', async 
   assert.notEqual((await identity(page)).authToken, 'f'.repeat(64));
 });
 
-test('a second tab takes over; the first stops and can take it back by hand', async () => {
+test('a second tab asks first; taking over stops the first tab, which does not reconnect by itself', async () => {
   const first = await visitor(browser);
   await register(first, { nickname: 'Gus' });
   const second = await first.context().newPage();
   second.setDefaultTimeout(WAIT_MS);
   await second.goto(`${URL}/`);
+  await phase(second, 'blocked');
+  await hasText(second, '#blocked-title', 'already open in another tab');
+  await online(first, 'lobby'); // asking took nothing from the first tab
+
+  await second.click('#blocked-actions button:text("Use it here")');
   await online(second, 'lobby');
   await phase(first, 'blocked');
   await hasText(first, '#blocked-title', 'open somewhere else');
   assert.equal(await first.getAttribute('body', 'data-conn'), 'stopped');
   await shot(first, 'superseded');
 
-  await first.click('#blocked-action');
+  await first.click('#blocked-actions button:text("Use duet here")');
   await online(first, 'lobby');
   await phase(second, 'blocked');
   assert.equal(await second.getAttribute('body', 'data-conn'), 'stopped');
+});
+
+test('two windows of one browser can chat with each other: the second is someone new', async () => {
+  const tag = uniqueTag('windows');
+  const first = await visitor(browser);
+  await register(first, { nickname: 'Ira', interests: [tag] });
+  const browserWide = await identity(first);
+  const second = await first.context().newPage();
+  second.setDefaultTimeout(WAIT_MS);
+  await second.goto(`${URL}/`);
+  await phase(second, 'blocked');
+  await second.click('#blocked-actions button:text("Chat as someone new here")');
+  await phase(second, 'profile');
+  await second.fill('#nickname', 'Jun');
+  await second.fill('#interest-input', tag);
+  await second.press('#interest-input', 'Enter');
+  await second.click('#profile-save');
+  await online(second, 'lobby');
+
+  const own = await second.evaluate(() => JSON.parse(sessionStorage.getItem('duet.tabIdentity')));
+  assert.notEqual(own.userId, browserWide.userId);
+  assert.deepEqual(await identity(second), browserWide, 'the browser-wide identity is untouched');
+  await match(first, second);
+  assert.equal(await first.textContent('#partner-name'), 'Jun');
+  assert.equal(await second.textContent('#partner-name'), 'Ira');
+
+  // A reload of that tab keeps its own identity and resumes the chat.
+  await second.reload();
+  await online(second, 'room');
+  assert.equal(await second.textContent('#partner-name'), 'Ira');
+  assert.equal(await second.textContent('#me-name'), 'Jun');
 });
