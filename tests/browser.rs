@@ -21,6 +21,8 @@ use common::start_with;
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// Longest `npm ci` may take.
 const INSTALL_LIMIT: Duration = Duration::from_secs(300);
+/// The admin token the ban test uses.
+const ADMIN: &str = "browser-tests-admin";
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
@@ -120,6 +122,7 @@ fn web_client_in_chromium() {
         c.match_timeout_secs = Duration::from_secs(6);
         c.resume_grace_secs = Duration::from_secs(30);
         c.blocklist = Some(blocklist);
+        c.admin_token = Some(ADMIN.to_string());
     });
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
@@ -128,7 +131,8 @@ fn web_client_in_chromium() {
         .current_dir(&dir)
         .env("DUET_URL", format!("http://{}", srv.addr))
         .env("DUET_SCREENSHOTS", &shots)
-        .env("DUET_CHROMIUM", chromium());
+        .env("DUET_CHROMIUM", chromium())
+        .env("DUET_ADMIN_TOKEN", ADMIN);
     let started = Instant::now();
     let (ok, out) = run_bounded(node, RUN_LIMIT);
     println!("{out}");

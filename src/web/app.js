@@ -380,7 +380,7 @@
 
   function showBanned(until) {
     const when = until ? ` until ${new Date(until).toLocaleString()}` : '';
-    block('banned', 'You are banned', `This identity cannot chat${when}, after reports from other people.`, '⛔');
+    block('banned', 'You are banned', `This identity cannot chat${when}.`, '⛔');
   }
 
   // ------------------------------------------------------------ socket
@@ -511,6 +511,8 @@
     renderProfile();
     setConn('online', 'online');
     if ($('notice').dataset.kind === 'warn') clearNotice();
+    // "Find a stranger" was disabled until now, so it could not take focus.
+    if (state.phase === 'lobby' && document.activeElement === document.body) $('find').focus();
     if (p.room) return resumeRoom(p.room);
     if (state.room && !state.room.ended) {
       endRoom('The chat ended while you were away.');

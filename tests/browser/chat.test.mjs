@@ -21,7 +21,9 @@ test('two pages are matched, chat both ways, see typing, and Next ends it for th
   await register(bo, { nickname: 'Bo', mood: 'chill', avatar: '🐧', interests: ['jazz', 'hiking', 'board games'] });
   await shot(ana, 'lobby');
 
-  await ana.click('#find');
+  // Keyboard only: after saving the profile, focus is on "Find a stranger".
+  await ana.waitForFunction(() => document.activeElement && document.activeElement.id === 'find');
+  await ana.keyboard.press('Enter');
   await phase(ana, 'waiting');
   await hasText(ana, '#wait-tier', 'exactly your interests');
   assert.equal(await ana.textContent('#wait-count'), '1');

@@ -1,11 +1,11 @@
 // The notices a person relies on: tiers and timeout with "try again",
-// refused content, the length counter, leaving and reporting.
+// refused content, the length counter, leaving, reporting and a ban.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  hasText, launch, match, online, phase, register, say, shot, uniqueTag, visitor,
+  URL, hasText, launch, match, online, phase, register, say, shot, uniqueTag, visitor,
 } from './helpers.mjs';
 
 let browser;
@@ -78,4 +78,25 @@ test('refused content, the counter, leaving and reporting are shown clearly', as
   await hasText(lou, '#ended-text', 'Kim left the chat');
   await lou.click('#again');
   await phase(lou, 'waiting');
+});
+
+test('a ban ends the session with a notice, and a banned return shows until when', async () => {
+  const admin = process.env.DUET_ADMIN_TOKEN;
+  assert.ok(admin, 'tests/browser.rs sets DUET_ADMIN_TOKEN');
+  const page = await visitor(browser);
+  await register(page, { nickname: 'Max' });
+  const { userId } = await page.evaluate(() => JSON.parse(localStorage.getItem('duet.identity')));
+  const res = await fetch(`${URL}/api/admin/bans`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ userId, minutes: 60, reason: 'browser test' }),
+  });
+  assert.equal(res.status, 200);
+  await phase(page, 'blocked');
+  await hasText(page, '#blocked-title', 'You are banned');
+  assert.equal(await page.getAttribute('body', 'data-conn'), 'stopped');
+  await page.reload();
+  await phase(page, 'blocked');
+  await hasText(page, '#blocked-text', 'until');
+  await shot(page, 'banned');
 });
