@@ -41,7 +41,6 @@
     retry: { attempt: 0, timer: 0, at: 0 },
     nextId: 1,
     requests: new Map(), // envelope id -> {type, el?}
-    lastQueue: {}, // the JOIN_QUEUE payload to repeat
     queue: null, // {since, mood, mode, interests, waiting}
     room: null, // {roomId, partner, mood, shared, lastSeq, seqs, ended}
     typing: { active: false, lastSent: 0, idle: 0, partner: 0 },
@@ -576,10 +575,10 @@
   // ------------------------------------------------------------ queue
 
   function joinQueue() {
+    // Mood and interests are left out: the server then uses the profile's.
     const mode = $('any-mood').checked ? 'random' : 'same_mood';
-    state.lastQueue = { mode };
     clearNotice();
-    send('JOIN_QUEUE', state.lastQueue);
+    send('JOIN_QUEUE', { mode });
   }
 
   function onQueueWaiting(p) {
