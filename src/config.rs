@@ -58,6 +58,14 @@ pub struct Config {
     /// The same two users are not paired again within this, seconds.
     #[arg(long, env = "DUET_REMATCH_COOLDOWN_SECS", default_value = "600", value_parser = parse_secs)]
     pub rematch_cooldown_secs: Duration,
+    /// Most rematch-cooldown pairs remembered; past it the oldest ends early.
+    #[arg(long, env = "DUET_MAX_COOLDOWN_PAIRS", default_value_t = 1_000_000)]
+    pub max_cooldown_pairs: usize,
+    /// Most identities the in-memory store keeps; past it the one least
+    /// recently used is forgotten (its token stops working). Ignored with
+    /// --database-url, where every identity is kept.
+    #[arg(long, env = "DUET_MAX_IDENTITIES", default_value_t = 1_000_000)]
+    pub max_identities: usize,
     /// How long a dropped user's room waits for a reconnect, seconds; 0 = end at once.
     #[arg(long, env = "DUET_RESUME_GRACE_SECS", default_value = "15", value_parser = parse_secs)]
     pub resume_grace_secs: Duration,

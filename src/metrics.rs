@@ -27,6 +27,10 @@ pub struct Metrics {
     pub messages: Counter,
     /// Commands that panicked (answered INTERNAL).
     pub panics: Counter,
+    /// Rematch cooldowns ended early by `--max-cooldown-pairs`.
+    pub cooldowns_cut: Counter,
+    /// Identities the memory store forgot to stay within `--max-identities`.
+    pub identities_evicted: Counter,
     /// Users with an authenticated socket; set when scraped.
     pub online_users: Gauge,
     /// Rooms open now; set when scraped.
@@ -58,6 +62,8 @@ impl Metrics {
             rooms_created: Counter::default(),
             messages: Counter::default(),
             panics: Counter::default(),
+            cooldowns_cut: Counter::default(),
+            identities_evicted: Counter::default(),
             online_users: Gauge::default(),
             rooms_active: Gauge::default(),
             queue_size: Family::default(),
@@ -74,6 +80,16 @@ impl Metrics {
         r.register("duet_rooms_created", "Rooms created", m.rooms_created.clone());
         r.register("duet_messages", "Chat messages relayed", m.messages.clone());
         r.register("duet_command_panics", "Commands that panicked", m.panics.clone());
+        r.register(
+            "duet_cooldowns_cut",
+            "Rematch cooldowns ended early by --max-cooldown-pairs",
+            m.cooldowns_cut.clone(),
+        );
+        r.register(
+            "duet_identities_evicted",
+            "Identities the memory store forgot to stay within --max-identities",
+            m.identities_evicted.clone(),
+        );
         r.register("duet_match_wait_seconds", "Time from JOIN_QUEUE to MATCH_FOUND", m.match_wait.clone());
         Metrics { registry: r, ..m }
     }

@@ -81,7 +81,9 @@ impl Server {
         }
         let fds = raise_fd_limit();
         let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let metrics = Arc::new(Metrics::default());
+        let store: Arc<dyn Store> =
+            Arc::new(MemoryStore::bounded(cfg.max_identities, metrics.identities_evicted.clone()));
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let listener = mio::net::TcpListener::bind(cfg.listen)?;
@@ -91,7 +93,6 @@ impl Server {
         // SAFETY: listen on a valid, owned, listening socket descriptor.
         unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), LISTEN_BACKLOG) };
         let addr = listener.local_addr()?;
-        let metrics = Arc::new(Metrics::default());
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),

@@ -8,15 +8,16 @@
 //!
 //! Bounds: a session exists while its user has a socket or a room; rooms
 //! exist while both members are attached; cooldown entries expire after
-//! `rematch-cooldown-secs` and are pruned as the map grows.
+//! `rematch-cooldown-secs`, at most `--max-cooldown-pairs` of them.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::command::AppTimer;
 use super::limits::{Bucket, Rate};
 use super::matcher::{Matcher, Pair, QueueKey};
 use super::outbox::{Delivery, Outbox};
+use super::pairs::PairRules;
 use super::protocol::{self, Refusal};
 use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView};
 use crate::metrics::Metrics;
@@ -36,6 +37,8 @@ pub struct Rules {
     /// Bucket shared by `JOIN_QUEUE`, `LEAVE_QUEUE`, `NEXT`.
     pub queue: Rate,
     pub cooldown: Millis,
+    /// Most rematch-cooldown pairs kept (`--max-cooldown-pairs`).
+    pub max_cooldowns: usize,
 }
 
 /// What a user asked for when queueing; reused by `NEXT`.
@@ -184,41 +187,6 @@ pub struct Ctx<'a> {
     pub wall: u64,
 }
 
-fn pair_key(a: UserId, b: UserId) -> (UserId, UserId) {
-    if a < b { (a, b) } else { (b, a) }
-}
-
-/// Who may not be paired with whom.
-#[derive(Debug, Default)]
-pub struct PairRules {
-    /// Pair (smaller id first) → end of its rematch cooldown.
-    cooldowns: HashMap<(UserId, UserId), Millis>,
-    /// Cooldown map size after the last prune (prune when it doubles).
-    pruned_at: usize,
-    /// Pairs where one reported the other: never again. Grows with
-    /// reports, which need a room each.
-    never: HashSet<(UserId, UserId)>,
-}
-
-impl PairRules {
-    pub fn excluded(&self, a: UserId, b: UserId, now: Millis) -> bool {
-        let key = pair_key(a, b);
-        self.never.contains(&key) || self.cooldowns.get(&key).is_some_and(|&t| t > now)
-    }
-
-    fn cool_down(&mut self, a: UserId, b: UserId, until: Millis, now: Millis) {
-        self.cooldowns.insert(pair_key(a, b), until);
-        if self.cooldowns.len() > 2 * self.pruned_at.max(1024) {
-            self.cooldowns.retain(|_, &mut t| t > now);
-            self.pruned_at = self.cooldowns.len();
-        }
-    }
-
-    pub fn forbid(&mut self, a: UserId, b: UserId) {
-        self.never.insert(pair_key(a, b));
-    }
-}
-
 impl Hub {
     pub fn new(rules: Rules) -> Hub {
         Hub {
@@ -226,7 +194,7 @@ impl Hub {
             by_conn: HashMap::new(),
             matcher: Matcher::new(rules.tier1),
             rooms: HashMap::new(),
-            pairs: PairRules::default(),
+            pairs: PairRules::new(rules.max_cooldowns),
             rules,
         }
     }
@@ -593,12 +561,14 @@ impl Hub {
             session.place = Place::Idle;
         }
         self.forget_if_offline(partner);
-        self.start_cooldown(leaver, partner, ctx.now);
+        self.start_cooldown(leaver, partner, ctx);
     }
 
-    fn start_cooldown(&mut self, a: UserId, b: UserId, now: Millis) {
+    fn start_cooldown(&mut self, a: UserId, b: UserId, ctx: &Ctx<'_>) {
+        let now = ctx.now;
         if self.rules.cooldown > 0 {
-            self.pairs.cool_down(a, b, now + self.rules.cooldown, now);
+            let cut = self.pairs.cool_down(a, b, now + self.rules.cooldown, now);
+            ctx.metrics.cooldowns_cut.inc_by(cut);
         }
     }
 

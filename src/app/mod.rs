@@ -13,6 +13,7 @@ pub mod hub;
 pub mod limits;
 pub mod matcher;
 pub mod outbox;
+pub mod pairs;
 pub mod protocol;
 pub mod validate;
 pub mod view;
@@ -79,6 +80,7 @@ impl App {
             tier1: ms(cfg.match_tier1_secs),
             match_timeout: ms(cfg.match_timeout_secs),
             cooldown: ms(cfg.rematch_cooldown_secs),
+            max_cooldowns: cfg.max_cooldown_pairs,
         };
         App {
             cfg: AppConfig {

@@ -1,13 +1,22 @@
-//! The in-memory store: two maps behind one lock.
+//! The in-memory store: a few maps behind one lock.
 //!
-//! Bounded by the number of registered identities, which the per-IP
-//! registration limit paces. Profiles are `Arc`s shared with the hub, so an
-//! online user's profile exists once in memory.
+//! Bounds: at most `max_users` identities (`--max-identities`). Past it
+//! the least recently used identity is forgotten, with its token and ban,
+//! and counted in `duet_identities_evicted`: a memory store cannot keep
+//! every identity ever made, and one that grows without end fails a
+//! long-running server (the PostgreSQL store keeps them all). "Used" is
+//! registration, a token lookup or a profile update, tracked with a
+//! second-chance queue: one queue entry per identity, and a touch is one
+//! atomic store, so lookups keep taking only the read lock. Reports are
+//! bounded by `MAX_REPORTS`. Profiles are `Arc`s shared with the hub, so
+//! an online user's profile exists once in memory.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
+use prometheus_client::metrics::counter::Counter;
 
 use super::{Ban, Profile, Report, Store, StoreError, TokenHash, UserId, UserRecord};
 
@@ -15,48 +24,127 @@ use super::{Ban, Profile, Report, Store, StoreError, TokenHash, UserId, UserReco
 /// PostgreSQL store keeps them all).
 const MAX_REPORTS: usize = 10_000;
 
+/// `--max-identities`' default, for callers without a config.
+pub const DEFAULT_MAX_USERS: usize = 1_000_000;
+
+struct Entry {
+    record: UserRecord,
+    /// Use clock value of the last use; compared with the queue entry's.
+    used: AtomicU64,
+}
+
 #[derive(Default)]
 struct Maps {
-    users: HashMap<UserId, UserRecord>,
+    users: HashMap<UserId, Entry>,
     /// Token hash → user; the only way in with a token.
     by_token: HashMap<TokenHash, UserId>,
+    /// Every identity once, with the use clock when it was queued; the
+    /// front is the eviction candidate unless it was used since.
+    lru: VecDeque<(UserId, u64)>,
     reports: VecDeque<Report>,
     bans: HashMap<UserId, Ban>,
 }
 
-#[derive(Default)]
 pub struct MemoryStore {
     maps: RwLock<Maps>,
+    /// Monotonic use clock (a counter, not time: only order matters).
+    clock: AtomicU64,
+    max_users: usize,
+    evicted: Counter,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
-        MemoryStore::default()
+        MemoryStore::bounded(DEFAULT_MAX_USERS, Counter::default())
     }
+
+    /// A store of at most `max_users` identities; `evicted` counts the
+    /// ones forgotten to stay within it.
+    pub fn bounded(max_users: usize, evicted: Counter) -> MemoryStore {
+        MemoryStore {
+            maps: RwLock::default(),
+            clock: AtomicU64::new(0),
+            max_users: max_users.max(1),
+            evicted,
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn touch(&self, entry: &Entry) {
+        entry.used.store(self.tick(), Ordering::Relaxed);
+    }
+
+    /// Forgets least recently used identities until within the bound.
+    fn evict(&self, m: &mut Maps) {
+        while m.users.len() > self.max_users {
+            let Some((id, queued)) = m.lru.pop_front() else { return };
+            let Some(entry) = m.users.get(&id) else { continue };
+            let used = entry.used.load(Ordering::Relaxed);
+            if used > queued {
+                // Used since it was queued: a second chance at the back.
+                m.lru.push_back((id, used));
+                continue;
+            }
+            forget(m, id);
+            self.evicted.inc();
+        }
+    }
+}
+
+/// Removes a user's identity, token and ban; returns whether there was one.
+fn forget(m: &mut Maps, id: UserId) -> bool {
+    let Some(entry) = m.users.remove(&id) else { return false };
+    m.by_token.remove(&entry.record.token_hash);
+    m.bans.remove(&id);
+    true
 }
 
 impl Store for MemoryStore {
     fn insert_user(&self, user: UserRecord) -> Result<(), StoreError> {
+        let now = self.tick();
         let mut m = self.maps.write();
-        m.by_token.insert(user.token_hash, user.id);
-        m.users.insert(user.id, user);
+        let id = user.id;
+        m.by_token.insert(user.token_hash, id);
+        m.users.insert(id, Entry { record: user, used: AtomicU64::new(now) });
+        m.lru.push_back((id, now));
+        self.evict(&mut m);
+        // Deleted users leave stale queue entries; drop them before they
+        // outnumber the live ones.
+        if m.lru.len() > 2 * m.users.len() + 1024 {
+            let Maps { lru, users, .. } = &mut *m;
+            lru.retain(|(id, _)| users.contains_key(id));
+        }
         Ok(())
     }
 
     fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError> {
         let mut m = self.maps.write();
-        let user = m.users.get_mut(&id).ok_or(StoreError::NotFound)?;
-        user.profile = profile;
+        let entry = m.users.get_mut(&id).ok_or(StoreError::NotFound)?;
+        entry.record.profile = profile;
+        self.touch(entry);
         Ok(())
     }
 
     fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError> {
         let m = self.maps.read();
-        Ok(m.by_token.get(hash).and_then(|id| m.users.get(id)).cloned())
+        let entry = m.by_token.get(hash).and_then(|id| m.users.get(id));
+        Ok(entry.map(|e| {
+            self.touch(e);
+            e.record.clone()
+        }))
     }
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-        Ok(self.maps.read().users.get(&id).cloned())
+        Ok(self.maps.read().users.get(&id).map(|e| e.record.clone()))
     }
 
     fn user_count(&self) -> usize {
@@ -65,9 +153,9 @@ impl Store for MemoryStore {
 
     fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         let mut m = self.maps.write();
-        let Some(user) = m.users.remove(&id) else { return Ok(false) };
-        m.by_token.remove(&user.token_hash);
-        m.bans.remove(&id);
+        if !forget(&mut m, id) {
+            return Ok(false);
+        }
         for r in m.reports.iter_mut().filter(|r| r.reporter_id == id) {
             r.details = "".into();
             r.transcript.retain(|l| l.from != "reporter");
@@ -110,5 +198,60 @@ impl Store for MemoryStore {
 
     fn remove_ban(&self, user: UserId) -> Result<bool, StoreError> {
         Ok(self.maps.write().bans.remove(&user).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Mood, hash_token};
+
+    fn user(n: u8) -> UserRecord {
+        let profile = Profile {
+            nickname: format!("u{n}").into(),
+            mood: Mood::Chill,
+            avatar: "cat".into(),
+            interests: Box::new([]),
+            created_at: 0,
+            last_seen_at: 0,
+        };
+        UserRecord {
+            id: UserId(u128::from(n)),
+            token_hash: hash_token(&n.to_string()),
+            profile: Arc::new(profile),
+        }
+    }
+
+    #[test]
+    fn past_the_bound_the_least_recently_used_identity_is_forgotten() {
+        let evicted = Counter::default();
+        let store = MemoryStore::bounded(3, evicted.clone());
+        for n in 1..=3 {
+            store.insert_user(user(n)).unwrap();
+        }
+        // 1 is the oldest but is used again, so 2 goes first.
+        assert!(store.user_by_token(&hash_token("1")).unwrap().is_some());
+        store.set_ban(UserId(2), Ban { until: u64::MAX, reason: "x".into(), by: "t".into() }).unwrap();
+        store.insert_user(user(4)).unwrap();
+        assert_eq!(store.user_count(), 3);
+        assert!(store.user_by_token(&hash_token("2")).unwrap().is_none(), "2 was least recently used");
+        assert!(store.ban(UserId(2), 0).unwrap().is_none(), "its ban went with it");
+        for n in [1u8, 3, 4] {
+            assert!(store.user(UserId(u128::from(n))).unwrap().is_some(), "{n} kept");
+        }
+        assert_eq!(evicted.get(), 1);
+    }
+
+    #[test]
+    fn deleted_users_do_not_grow_the_eviction_queue() {
+        let store = MemoryStore::bounded(10, Counter::default());
+        for round in 0..5_000u32 {
+            let mut u = user(1);
+            u.id = UserId(u128::from(round) + 100);
+            store.insert_user(u.clone()).unwrap();
+            assert!(store.delete_user(u.id).unwrap());
+        }
+        assert_eq!(store.user_count(), 0);
+        assert!(store.maps.read().lru.len() <= 1024 + 1, "stale queue entries are dropped");
     }
 }
