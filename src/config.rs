@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
+    /// Apply the database migrations (needs --database-url) and exit.
+    Migrate,
 }
 
 /// Server options. Field docs are the `--help` text.
@@ -46,6 +48,18 @@ pub struct Config {
     /// PostgreSQL URL; unset = in-memory store.
     #[arg(long, env = "DUET_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool (workers' synchronous calls; the
+    /// write-behind thread has one more of its own).
+    #[arg(long, env = "DUET_DATABASE_POOL_SIZE", default_value_t = 8)]
+    pub database_pool_size: u32,
+    /// Write-behind queue bound (rooms, messages, reports, last-seen
+    /// times waiting for the database); past it writes are dropped,
+    /// logged and counted.
+    #[arg(long, env = "DUET_DATABASE_QUEUE", default_value_t = 100_000)]
+    pub database_queue: usize,
+    /// Identities cached in memory for token checks (PostgreSQL store).
+    #[arg(long, env = "DUET_TOKEN_CACHE", default_value_t = 100_000)]
+    pub token_cache: usize,
     /// Redis URL; unset = single node.
     #[arg(long, env = "DUET_REDIS_URL")]
     pub redis_url: Option<String>,

@@ -23,7 +23,7 @@ use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, 
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Millis;
-use crate::store::{Mood, Profile, UserId};
+use crate::store::{Event, Mood, Profile, RoomRow, Store, UserId};
 
 /// Timing rules the hub applies, in milliseconds.
 #[derive(Debug, Clone)]
@@ -130,6 +130,8 @@ pub struct Room {
     pub seq: u64,
     /// Interests both queued with, sorted.
     pub shared: Box<[Box<str>]>,
+    /// Wall clock (epoch ms) when it opened, for its stored row.
+    pub started_at: u64,
     /// The last [`KEPT_MESSAGES`] messages: replayed on resume (those after
     /// the client's `lastSeq`) and a report's transcript (the last 20).
     pub recent: VecDeque<Kept>,
@@ -149,6 +151,12 @@ pub struct Kept {
 }
 
 impl Room {
+    /// Its stored row; `ended` = when and why, for a room that ends.
+    pub fn row(&self, id: u64, ended: Option<(u64, &'static str)>) -> RoomRow {
+        let users = [self.members[0].user, self.members[1].user];
+        RoomRow { id, users, mood: self.mood, started_at: self.started_at, ended }
+    }
+
     /// Index of `user` in `members` and of the partner.
     pub fn sides(&self, user: UserId) -> (usize, usize) {
         if self.members[0].user == user { (0, 1) } else { (1, 0) }
@@ -181,6 +189,8 @@ pub struct Hub {
 pub struct Ctx<'a> {
     pub out: &'a Outbox,
     pub metrics: &'a Metrics,
+    /// Told about rooms as they open and end (`Store::record`, no waiting).
+    pub store: &'a dyn Store,
     /// Reactor clock, for timers.
     pub now: Millis,
     /// Wall clock, ms since the Unix epoch, for `sentAt` and friends.
@@ -462,7 +472,9 @@ impl Hub {
         for user in waiting {
             self.cancel_wait(user, "shutdown", ctx);
         }
-        self.rooms.clear();
+        for (id, room) in self.rooms.drain() {
+            ctx.store.record(Event::Room(room.row(id, Some((ctx.wall, "shutdown")))));
+        }
         for s in self.sessions.values_mut() {
             s.place = Place::Idle;
         }
@@ -519,7 +531,8 @@ impl Hub {
             _ => a.mood,
         };
         let shared: Box<[Box<str>]> = pair.shared.iter().map(|s| s.as_str().into()).collect();
-        let room = Room { mood, members: [a, b], seq: 0, shared, recent: VecDeque::new() };
+        let room =
+            Room { mood, members: [a, b], seq: 0, shared, started_at: ctx.wall, recent: VecDeque::new() };
         for (me, other) in [(0, 1), (1, 0)] {
             let user = room.members[me].user;
             let Some(session) = self.sessions.get_mut(&user) else {
@@ -539,15 +552,17 @@ impl Hub {
                 ctx.out.frame(conn, protocol::frame("MATCH_FOUND", None, &found));
             }
         }
+        ctx.store.record(Event::Room(room.row(id, None)));
         self.rooms.insert(id, room);
         ctx.metrics.rooms_created.inc();
     }
 
     /// Ends a room because `leaver` left it; the partner gets `PARTNER_LEFT`.
-    pub fn end_room(&mut self, room_id: u64, leaver: UserId, reason: &str, ctx: &Ctx<'_>) {
+    pub fn end_room(&mut self, room_id: u64, leaver: UserId, reason: &'static str, ctx: &Ctx<'_>) {
         let Some(room) = self.rooms.remove(&room_id) else {
             return;
         };
+        ctx.store.record(Event::Room(room.row(room_id, Some((ctx.wall, reason)))));
         let (me, other) = room.sides(leaver);
         let partner = room.members[other].user;
         if let Some(session) = self.sessions.get_mut(&partner) {

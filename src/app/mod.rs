@@ -48,6 +48,8 @@ pub struct AppConfig {
     pub auto_ban_reports: u32,
     /// `--admin-token`; None = the admin API answers 404.
     pub admin_token: Option<String>,
+    /// `--store-messages`: a persisting store gets the chat text too.
+    pub store_messages: bool,
 }
 
 pub struct App {
@@ -87,6 +89,7 @@ impl App {
                 max_message_chars: cfg.max_message_chars,
                 auto_ban_reports: cfg.auto_ban_reports,
                 admin_token: cfg.admin_token.clone().filter(|t| !t.is_empty()),
+                store_messages: cfg.store_messages,
             },
             blocklist,
             registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),
@@ -99,7 +102,13 @@ impl App {
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx { out: &self.out, metrics: &self.metrics, now: self.clock.now(), wall: wall_ms() }
+        Ctx {
+            out: &self.out,
+            metrics: &self.metrics,
+            store: &*self.store,
+            now: self.clock.now(),
+            wall: wall_ms(),
+        }
     }
 
     /// Records that the user was seen now; returns the updated profile.
@@ -107,8 +116,7 @@ impl App {
         let mut p = (*record.profile).clone();
         p.last_seen_at = wall_ms();
         let p = Arc::new(p);
-        // A failed touch only leaves lastSeenAt behind; not worth refusing for.
-        let _ = self.store.update_profile(record.id, p.clone());
+        self.store.seen(record.id, p.clone());
         p
     }
 

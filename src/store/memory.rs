@@ -12,6 +12,7 @@
 //! an online user's profile exists once in memory.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -109,7 +110,7 @@ fn forget(m: &mut Maps, id: UserId) -> bool {
 }
 
 impl Store for MemoryStore {
-    fn insert_user(&self, user: UserRecord) -> Result<(), StoreError> {
+    fn insert_user(&self, user: UserRecord, _from: Option<IpAddr>) -> Result<(), StoreError> {
         let now = self.tick();
         let mut m = self.maps.write();
         let id = user.id;
@@ -227,12 +228,12 @@ mod tests {
         let evicted = Counter::default();
         let store = MemoryStore::bounded(3, evicted.clone());
         for n in 1..=3 {
-            store.insert_user(user(n)).unwrap();
+            store.insert_user(user(n), None).unwrap();
         }
         // 1 is the oldest but is used again, so 2 goes first.
         assert!(store.user_by_token(&hash_token("1")).unwrap().is_some());
         store.set_ban(UserId(2), Ban { until: u64::MAX, reason: "x".into(), by: "t".into() }).unwrap();
-        store.insert_user(user(4)).unwrap();
+        store.insert_user(user(4), None).unwrap();
         assert_eq!(store.user_count(), 3);
         assert!(store.user_by_token(&hash_token("2")).unwrap().is_none(), "2 was least recently used");
         assert!(store.ban(UserId(2), 0).unwrap().is_none(), "its ban went with it");
@@ -248,7 +249,7 @@ mod tests {
         for round in 0..5_000u32 {
             let mut u = user(1);
             u.id = UserId(u128::from(round) + 100);
-            store.insert_user(u.clone()).unwrap();
+            store.insert_user(u.clone(), None).unwrap();
             assert!(store.delete_user(u.id).unwrap());
         }
         assert_eq!(store.user_count(), 0);
