@@ -1,13 +1,15 @@
 //! The in-memory store: a few maps behind one lock.
 //!
 //! Bounds: at most `max_users` identities (`--max-identities`). Past it
-//! the least recently used identity is forgotten, with its token and ban,
-//! and counted in `duet_identities_evicted`: a memory store cannot keep
-//! every identity ever made, and one that grows without end fails a
-//! long-running server (the PostgreSQL store keeps them all). "Used" is
-//! registration, a token lookup or a profile update, tracked with a
-//! second-chance queue: one queue entry per identity, and a touch is one
-//! atomic store, so lookups keep taking only the read lock. Reports are
+//! an identity not used recently is forgotten, with its token and ban, and
+//! counted in `duet_identities_evicted`: a memory store cannot keep every
+//! identity ever made, and one that grows without end fails a long-running
+//! server (the PostgreSQL store keeps them all). "Used" is registration, a
+//! token lookup or a profile update. The choice is CLOCK (second chance),
+//! an approximation of least-recently-used: one queue entry per identity,
+//! a touch is one atomic store (lookups keep taking only the read lock),
+//! and an entry is forgotten when it reaches the front unused since it
+//! last did. A new identity starts as used, so it survives a full pass. Reports are
 //! bounded by `MAX_REPORTS`. Profiles are `Arc`s shared with the hub, so
 //! an online user's profile exists once in memory.
 
@@ -116,7 +118,10 @@ impl Store for MemoryStore {
         let id = user.id;
         m.by_token.insert(user.token_hash, id);
         m.users.insert(id, Entry { record: user, used: AtomicU64::new(now) });
-        m.lru.push_back((id, now));
+        // Queued as if used since: a new identity gets its second chance
+        // too, or a pass that gave everyone else theirs would evict it
+        // first (regression: fresh tokens were refused under churn).
+        m.lru.push_back((id, now - 1));
         self.evict(&mut m);
         // Deleted users leave stale queue entries; drop them before they
         // outnumber the live ones.
@@ -224,23 +229,26 @@ mod tests {
     }
 
     #[test]
-    fn past_the_bound_the_least_recently_used_identity_is_forgotten() {
+    fn past_the_bound_an_identity_unused_since_the_last_pass_is_forgotten() {
         let evicted = Counter::default();
         let store = MemoryStore::bounded(3, evicted.clone());
-        for n in 1..=3 {
+        for n in 1..=4 {
             store.insert_user(user(n), None).unwrap();
         }
-        // 1 is the oldest but is used again, so 2 goes first.
-        assert!(store.user_by_token(&hash_token("1")).unwrap().is_some());
-        store.set_ban(UserId(2), Ban { until: u64::MAX, reason: "x".into(), by: "t".into() }).unwrap();
-        store.insert_user(user(4), None).unwrap();
+        // Every entry had its chance once; with none used since, the
+        // oldest (1) went.
+        assert!(store.user(UserId(1)).unwrap().is_none());
+        // Now 2 is used and 3 is not: 3 goes although 2 is older.
+        assert!(store.user_by_token(&hash_token("2")).unwrap().is_some());
+        store.set_ban(UserId(3), Ban { until: u64::MAX, reason: "x".into(), by: "t".into() }).unwrap();
+        store.insert_user(user(5), None).unwrap();
         assert_eq!(store.user_count(), 3);
-        assert!(store.user_by_token(&hash_token("2")).unwrap().is_none(), "2 was least recently used");
-        assert!(store.ban(UserId(2), 0).unwrap().is_none(), "its ban went with it");
-        for n in [1u8, 3, 4] {
+        assert!(store.user_by_token(&hash_token("3")).unwrap().is_none(), "3 was unused since the last pass");
+        assert!(store.ban(UserId(3), 0).unwrap().is_none(), "its ban went with it");
+        for n in [2u8, 4, 5] {
             assert!(store.user(UserId(u128::from(n))).unwrap().is_some(), "{n} kept");
         }
-        assert_eq!(evicted.get(), 1);
+        assert_eq!(evicted.get(), 2);
     }
 
     #[test]
@@ -254,5 +262,28 @@ mod tests {
         }
         assert_eq!(store.user_count(), 0);
         assert!(store.maps.read().lru.len() <= 1024 + 1, "stale queue entries are dropped");
+    }
+
+    #[test]
+    fn a_new_identity_is_not_evicted_by_a_pass_that_spared_older_used_ones() {
+        // Churn: every identity is looked up (AUTH) a few inserts after it
+        // was made; the bound is far above that distance, so none may be
+        // refused. Regression: a pass that gave every used entry its
+        // second chance evicted the newest, untouched one.
+        const CAP: usize = 1_000;
+        const LAG: usize = 20;
+        let store = MemoryStore::bounded(CAP, Counter::default());
+        let token = |i: usize| format!("t{i}");
+        for i in 0..20 * CAP {
+            let mut u = user(0);
+            u.id = UserId(i as u128 + 1_000);
+            u.token_hash = hash_token(&token(i));
+            store.insert_user(u, None).unwrap();
+            if i >= LAG {
+                let found = store.user_by_token(&hash_token(&token(i - LAG))).unwrap();
+                assert!(found.is_some(), "identity {} refused {LAG} inserts after it was made", i - LAG);
+            }
+        }
+        assert_eq!(store.user_count(), CAP);
     }
 }
