@@ -243,3 +243,25 @@ fn with_the_database_stopped_chat_goes_on_and_the_backlog_is_written_after() {
     assert_eq!(srv.server.app.metrics.store_dropped.get(), 0);
     assert_eq!(register(srv.addr, json!({})).token.len(), 64, "registration works again");
 }
+
+#[test]
+fn graceful_shutdown_records_open_rooms_and_flushes_the_queue_before_exit() {
+    let Some(db) = Schema::new() else { return };
+    let srv = start_on(&db.url(), |_| {});
+    let (mut a, mut b, room) = pair(srv.addr);
+    for i in 0..50 {
+        a.send(json!({"type": "CHAT", "id": i.to_string(), "payload": {"roomId": room, "text": "x"}}));
+    }
+    for _ in 0..50 {
+        a.recv_type("CHAT_ACK");
+    }
+    srv.server.drain();
+    let ended = std::iter::repeat_with(|| b.recv()).find(|m| m["type"] != "CHAT").expect("a push");
+    assert_eq!(ended["type"], "SESSION_ENDED");
+    assert_eq!(ended["payload"]["reason"], "shutdown");
+    srv.server.join();
+    // join() returned: everything is written without another flush.
+    assert_eq!(db.count("SELECT count(*) FROM messages"), 50);
+    let ended = format!("SELECT count(*) FROM rooms WHERE id = '{room}' AND end_reason = 'shutdown'");
+    assert_eq!(db.count(&ended), 1);
+}

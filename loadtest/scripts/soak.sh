@@ -22,13 +22,18 @@ RUST_LOG=${SOAK_LOG:-warn} DUET_LISTEN=127.0.0.1:$port \
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 sleep 0.5
+kill -0 $pid 2>/dev/null || { echo "soak: the server did not start:" >&2; cat "$out/server.log" >&2; exit 1; }
 lt=./target/release/duet-loadtest
 target="--target 127.0.0.1:$port -q --json"
+loads=()
 $lt idle -n 3000 --hold-secs "$secs" $target >"$out/idle.json" 2>"$out/idle.log" &
+loads+=($!)
 $lt chat -n 1000 --rate 5 --duration-secs "$secs" $target >"$out/chat.json" 2>"$out/chat.log" &
+loads+=($!)
 churn=${SOAK_CHURN:-20}
 if [ "$churn" -gt 0 ]; then
     $lt churn -c "$churn" --duration-secs "$secs" $target >"$out/churn.json" 2>"$out/churn.log" &
+    loads+=($!)
 fi
 echo "t_secs,rss_kib" >"$out/rss.csv"
 start=$(date +%s)
@@ -38,7 +43,10 @@ while [ $(( $(date +%s) - start )) -le $(( secs + 30 )) ] && kill -0 $pid 2>/dev
     if ! pgrep -f "duet-loadtest .*127.0.0.1:$port" >/dev/null; then break; fi
     sleep 10
 done
-wait || true
+# Wait for the load generators only: the server runs until the trap.
+wait "${loads[@]}" || true
+kill $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
 python3 - "$out" <<'PY'
 import csv, sys
 out = sys.argv[1]
