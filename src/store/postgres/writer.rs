@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -61,8 +62,11 @@ pub enum Job {
 pub struct Shared {
     /// Why the database is unusable now; None = fine.
     degraded: Mutex<Option<String>>,
-    /// Jobs waiting: in the queue plus the batch being written.
+    /// Jobs waiting: in the queue plus the batch being written; set by
+    /// both ends, so it grows during an outage while a batch is retried.
     pub backlog: Gauge,
+    /// Rows of the batch being written now.
+    in_flight: AtomicUsize,
     pub dropped: Counter,
     pub failed: Counter,
     pub batches: Counter,
@@ -78,7 +82,20 @@ impl Shared {
         batches: Counter,
         degraded: Gauge,
     ) -> Shared {
-        Shared { degraded: Mutex::new(None), backlog, dropped, failed, batches, degraded_gauge: degraded }
+        let in_flight = AtomicUsize::new(0);
+        Shared {
+            degraded: Mutex::new(None),
+            backlog,
+            in_flight,
+            dropped,
+            failed,
+            batches,
+            degraded_gauge: degraded,
+        }
+    }
+
+    fn set_backlog(&self, queued: usize) {
+        self.backlog.set((queued + self.in_flight.load(Ordering::Relaxed)) as i64);
     }
 
     pub fn degraded(&self) -> Option<String> {
@@ -121,7 +138,10 @@ impl Writer {
     /// Queues a job without waiting; false (logged, counted) when full.
     pub fn push(&self, job: Job) -> bool {
         match self.tx.try_send(job) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.shared.set_backlog(self.tx.len());
+                true
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.shared.dropped.inc();
                 let n = self.shared.dropped.get();
@@ -333,10 +353,12 @@ impl Persister {
                     next = self.rx.try_recv().ok();
                 }
             }
-            self.shared.backlog.set((self.rx.len() + batch.len()) as i64);
+            self.shared.in_flight.store(batch.len(), Ordering::Relaxed);
+            self.shared.set_backlog(self.rx.len());
             if batch.len() > 0 {
                 self.write(batch);
             }
+            self.shared.in_flight.store(0, Ordering::Relaxed);
             match control {
                 Some(Job::Barrier(reply)) => {
                     let _ = reply.send(());
@@ -347,7 +369,7 @@ impl Persister {
                 }
                 _ => {}
             }
-            self.shared.backlog.set(self.rx.len() as i64);
+            self.shared.set_backlog(self.rx.len());
         }
     }
 
