@@ -116,6 +116,13 @@ impl Store for MemoryStore {
         let now = self.tick();
         let mut m = self.maps.write();
         let id = user.id;
+        if let Some(entry) = m.users.get_mut(&id) {
+            // Already here (two cache fills of one user raced): refresh it,
+            // keeping its single queue entry.
+            entry.record = user;
+            self.touch(entry);
+            return Ok(());
+        }
         m.by_token.insert(user.token_hash, id);
         m.users.insert(id, Entry { record: user, used: AtomicU64::new(now) });
         // Queued as if used since: a new identity gets its second chance
@@ -249,6 +256,16 @@ mod tests {
             assert!(store.user(UserId(u128::from(n))).unwrap().is_some(), "{n} kept");
         }
         assert_eq!(evicted.get(), 2);
+    }
+
+    #[test]
+    fn inserting_a_user_again_keeps_one_queue_entry() {
+        let store = MemoryStore::bounded(10, Counter::default());
+        for _ in 0..100 {
+            store.insert_user(user(1), None).unwrap();
+        }
+        assert_eq!(store.maps.read().lru.len(), 1);
+        assert!(store.user_by_token(&hash_token("1")).unwrap().is_some());
     }
 
     #[test]
