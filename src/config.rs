@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
+    /// Apply the database migrations (needs --database-url) and exit.
+    Migrate,
 }
 
 /// Server options. Field docs are the `--help` text.
@@ -46,6 +48,18 @@ pub struct Config {
     /// PostgreSQL URL; unset = in-memory store.
     #[arg(long, env = "DUET_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool (workers' synchronous calls; the
+    /// write-behind thread has one more of its own).
+    #[arg(long, env = "DUET_DATABASE_POOL_SIZE", default_value_t = 8)]
+    pub database_pool_size: u32,
+    /// Write-behind queue bound (rooms, messages, reports, last-seen
+    /// times waiting for the database); past it writes are dropped,
+    /// logged and counted.
+    #[arg(long, env = "DUET_DATABASE_QUEUE", default_value_t = 100_000)]
+    pub database_queue: usize,
+    /// Identities cached in memory for token checks (PostgreSQL store).
+    #[arg(long, env = "DUET_TOKEN_CACHE", default_value_t = 100_000)]
+    pub token_cache: usize,
     /// Redis URL; unset = single node.
     #[arg(long, env = "DUET_REDIS_URL")]
     pub redis_url: Option<String>,
@@ -58,6 +72,14 @@ pub struct Config {
     /// The same two users are not paired again within this, seconds.
     #[arg(long, env = "DUET_REMATCH_COOLDOWN_SECS", default_value = "600", value_parser = parse_secs)]
     pub rematch_cooldown_secs: Duration,
+    /// Most rematch-cooldown pairs remembered; past it the oldest ends early.
+    #[arg(long, env = "DUET_MAX_COOLDOWN_PAIRS", default_value_t = 1_000_000)]
+    pub max_cooldown_pairs: usize,
+    /// Most identities the in-memory store keeps; past it the one least
+    /// recently used is forgotten (its token stops working). Ignored with
+    /// --database-url, where every identity is kept.
+    #[arg(long, env = "DUET_MAX_IDENTITIES", default_value_t = 1_000_000)]
+    pub max_identities: usize,
     /// How long a dropped user's room waits for a reconnect, seconds; 0 = end at once.
     #[arg(long, env = "DUET_RESUME_GRACE_SECS", default_value = "15", value_parser = parse_secs)]
     pub resume_grace_secs: Duration,

@@ -18,5 +18,19 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Command::Migrate => {
+            let Some(url) = cli.config.database_url.as_deref() else {
+                eprintln!("duet migrate: --database-url (or DUET_DATABASE_URL) is required");
+                std::process::exit(2);
+            };
+            match duet::store::postgres::migrate_only(url) {
+                Ok(applied) if applied.is_empty() => println!("duet migrate: the schema is up to date"),
+                Ok(applied) => println!("duet migrate: applied {applied:?}"),
+                Err(e) => {
+                    eprintln!("duet migrate: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
     }
 }

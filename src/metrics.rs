@@ -27,6 +27,20 @@ pub struct Metrics {
     pub messages: Counter,
     /// Commands that panicked (answered INTERNAL).
     pub panics: Counter,
+    /// Rematch cooldowns ended early by `--max-cooldown-pairs`.
+    pub cooldowns_cut: Counter,
+    /// Identities the memory store forgot to stay within `--max-identities`.
+    pub identities_evicted: Counter,
+    /// Write-behind jobs waiting for the database (PostgreSQL store).
+    pub store_backlog: Gauge,
+    /// Write-behind jobs dropped because the queue was full.
+    pub store_dropped: Counter,
+    /// Rows the database refused for their content (logged, skipped).
+    pub store_failed: Counter,
+    /// Write-behind batches written (one round trip each).
+    pub store_batches: Counter,
+    /// 1 while the database is unreachable.
+    pub store_degraded: Gauge,
     /// Users with an authenticated socket; set when scraped.
     pub online_users: Gauge,
     /// Rooms open now; set when scraped.
@@ -58,6 +72,13 @@ impl Metrics {
             rooms_created: Counter::default(),
             messages: Counter::default(),
             panics: Counter::default(),
+            cooldowns_cut: Counter::default(),
+            identities_evicted: Counter::default(),
+            store_backlog: Gauge::default(),
+            store_dropped: Counter::default(),
+            store_failed: Counter::default(),
+            store_batches: Counter::default(),
+            store_degraded: Gauge::default(),
             online_users: Gauge::default(),
             rooms_active: Gauge::default(),
             queue_size: Family::default(),
@@ -74,6 +95,29 @@ impl Metrics {
         r.register("duet_rooms_created", "Rooms created", m.rooms_created.clone());
         r.register("duet_messages", "Chat messages relayed", m.messages.clone());
         r.register("duet_command_panics", "Commands that panicked", m.panics.clone());
+        r.register(
+            "duet_cooldowns_cut",
+            "Rematch cooldowns ended early by --max-cooldown-pairs",
+            m.cooldowns_cut.clone(),
+        );
+        r.register(
+            "duet_identities_evicted",
+            "Identities the memory store forgot to stay within --max-identities",
+            m.identities_evicted.clone(),
+        );
+        r.register(
+            "duet_store_backlog",
+            "Write-behind jobs waiting for the database",
+            m.store_backlog.clone(),
+        );
+        r.register(
+            "duet_store_writes_dropped",
+            "Write-behind jobs dropped: queue full",
+            m.store_dropped.clone(),
+        );
+        r.register("duet_store_writes_failed", "Rows the database refused (skipped)", m.store_failed.clone());
+        r.register("duet_store_batches", "Write-behind batches written", m.store_batches.clone());
+        r.register("duet_store_degraded", "1 while the database is unreachable", m.store_degraded.clone());
         r.register("duet_match_wait_seconds", "Time from JOIN_QUEUE to MATCH_FOUND", m.match_wait.clone());
         Metrics { registry: r, ..m }
     }

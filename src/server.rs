@@ -18,9 +18,9 @@ use crate::net::reactor::{NetConfig, Reactor, WAKER};
 use crate::net::timer::Clock;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
+use crate::store::postgres::{PgOptions, PgStore};
 
 /// State every thread may read: lifecycle flags, clock, counters.
-#[derive(Debug)]
 pub struct ServerState {
     /// The reactor leaves its loop when set.
     pub stopping: AtomicBool,
@@ -30,6 +30,33 @@ pub struct ServerState {
     pub drain_requested: AtomicBool,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// For health: `status()` never blocks.
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState").field("draining", &self.draining).finish_non_exhaustive()
+    }
+}
+
+/// How long the write-behind queue may take to drain at exit; with the
+/// reactor's drain deadline it keeps shutdown inside the contract's 10 s.
+const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// The store `cfg` asks for: PostgreSQL with `--database-url`, else memory.
+fn open_store(cfg: &Config, metrics: &Metrics) -> io::Result<Arc<dyn Store>> {
+    let Some(url) = cfg.database_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(Arc::new(MemoryStore::bounded(cfg.max_identities, metrics.identities_evicted.clone())));
+    };
+    let opts = PgOptions {
+        url: url.to_owned(),
+        pool_size: cfg.database_pool_size,
+        queue: cfg.database_queue,
+        token_cache: cfg.token_cache,
+    };
+    let store = PgStore::open(&opts, metrics).map_err(|e| io::Error::other(format!("database: {e}")))?;
+    Ok(Arc::new(store))
 }
 
 /// A running server.
@@ -81,7 +108,8 @@ impl Server {
         }
         let fds = raise_fd_limit();
         let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let metrics = Arc::new(Metrics::default());
+        let store = open_store(&cfg, &metrics)?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let listener = mio::net::TcpListener::bind(cfg.listen)?;
@@ -91,13 +119,13 @@ impl Server {
         // SAFETY: listen on a valid, owned, listening socket descriptor.
         unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), LISTEN_BACKLOG) };
         let addr = listener.local_addr()?;
-        let metrics = Arc::new(Metrics::default());
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             drain_requested: AtomicBool::new(false),
             clock: Clock::new(),
             metrics: metrics.clone(),
+            store: store.clone(),
         });
         let (out, inbox) = outbox::channel(waker.clone());
         let blocklist = match &cfg.blocklist {
@@ -146,10 +174,18 @@ impl Server {
         let _ = self.waker.wake();
     }
 
-    /// Blocks until the reactor stops.
+    /// Blocks until the reactor stops, then flushes the store.
     pub fn join(mut self) {
         if let Some(h) = self.reactor.take() {
             let _ = h.join();
+        }
+        self.flush();
+    }
+
+    /// Writes out what the store has queued (rooms ended by the drain too).
+    fn flush(&self) {
+        if let Err(e) = self.app.store.flush(FLUSH_WITHIN) {
+            log::error!("store: not everything was written before exit: {e}");
         }
     }
 
@@ -164,6 +200,7 @@ impl Server {
         let _ = self.waker.wake();
         if let Some(h) = self.reactor.take() {
             let _ = h.join();
+            self.flush();
         }
     }
 }

@@ -12,7 +12,7 @@ use super::matcher::QueueKey;
 use super::validate;
 use super::view::ProfileView;
 use crate::net::http::{Method, Request, Response};
-use crate::store::{Mood, Profile, UserId, UserRecord, hash_token, new_token};
+use crate::store::{Mood, Profile, StoreError, UserId, UserRecord, hash_token, new_token};
 
 pub fn route(app: &App, peer: IpAddr, req: &Request) -> Response {
     match (req.path.as_str(), req.method()) {
@@ -44,8 +44,18 @@ fn json(value: &impl serde::Serialize) -> Response {
     Response::json(200, serde_json::to_vec(value).unwrap_or_default())
 }
 
-pub(super) fn internal(e: impl std::fmt::Display) -> Response {
-    Response::error(500, "INTERNAL", &format!("store error: {e}"))
+/// A store failure: 503 while the database is away (try again later),
+/// 404 for a user that is gone, else 500.
+pub(super) fn internal(e: StoreError) -> Response {
+    match e {
+        StoreError::Unavailable(why) => Response::error(
+            503,
+            "UNAVAILABLE",
+            &format!("the database is unavailable, try again later: {why}"),
+        )
+        .header("Retry-After: 5".into()),
+        StoreError::NotFound => Response::error(404, "NOT_FOUND", "no such user"),
+    }
 }
 
 /// The user behind the request's bearer token, or the 401 to send.
@@ -143,7 +153,7 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
         let record =
             UserRecord { id: UserId::random(), token_hash: hash_token(&token), profile: profile.clone() };
         let id = record.id;
-        if let Err(e) = app.store.insert_user(record) {
+        if let Err(e) = app.store.insert_user(record, Some(peer)) {
             return internal(e);
         }
         (id, token, profile)

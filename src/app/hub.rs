@@ -8,21 +8,22 @@
 //!
 //! Bounds: a session exists while its user has a socket or a room; rooms
 //! exist while both members are attached; cooldown entries expire after
-//! `rematch-cooldown-secs` and are pruned as the map grows.
+//! `rematch-cooldown-secs`, at most `--max-cooldown-pairs` of them.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::command::AppTimer;
 use super::limits::{Bucket, Rate};
 use super::matcher::{Matcher, Pair, QueueKey};
 use super::outbox::{Delivery, Outbox};
+use super::pairs::PairRules;
 use super::protocol::{self, Refusal};
 use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Millis;
-use crate::store::{Mood, Profile, UserId};
+use crate::store::{Event, Mood, Profile, RoomRow, Store, UserId};
 
 /// Timing rules the hub applies, in milliseconds.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct Rules {
     /// Bucket shared by `JOIN_QUEUE`, `LEAVE_QUEUE`, `NEXT`.
     pub queue: Rate,
     pub cooldown: Millis,
+    /// Most rematch-cooldown pairs kept (`--max-cooldown-pairs`).
+    pub max_cooldowns: usize,
 }
 
 /// What a user asked for when queueing; reused by `NEXT`.
@@ -127,6 +130,8 @@ pub struct Room {
     pub seq: u64,
     /// Interests both queued with, sorted.
     pub shared: Box<[Box<str>]>,
+    /// Wall clock (epoch ms) when it opened, for its stored row.
+    pub started_at: u64,
     /// The last [`KEPT_MESSAGES`] messages: replayed on resume (those after
     /// the client's `lastSeq`) and a report's transcript (the last 20).
     pub recent: VecDeque<Kept>,
@@ -146,6 +151,12 @@ pub struct Kept {
 }
 
 impl Room {
+    /// Its stored row; `ended` = when and why, for a room that ends.
+    pub fn row(&self, id: u64, ended: Option<(u64, &'static str)>) -> RoomRow {
+        let users = [self.members[0].user, self.members[1].user];
+        RoomRow { id, users, mood: self.mood, started_at: self.started_at, ended }
+    }
+
     /// Index of `user` in `members` and of the partner.
     pub fn sides(&self, user: UserId) -> (usize, usize) {
         if self.members[0].user == user { (0, 1) } else { (1, 0) }
@@ -178,45 +189,12 @@ pub struct Hub {
 pub struct Ctx<'a> {
     pub out: &'a Outbox,
     pub metrics: &'a Metrics,
+    /// Told about rooms as they open and end (`Store::record`, no waiting).
+    pub store: &'a dyn Store,
     /// Reactor clock, for timers.
     pub now: Millis,
     /// Wall clock, ms since the Unix epoch, for `sentAt` and friends.
     pub wall: u64,
-}
-
-fn pair_key(a: UserId, b: UserId) -> (UserId, UserId) {
-    if a < b { (a, b) } else { (b, a) }
-}
-
-/// Who may not be paired with whom.
-#[derive(Debug, Default)]
-pub struct PairRules {
-    /// Pair (smaller id first) → end of its rematch cooldown.
-    cooldowns: HashMap<(UserId, UserId), Millis>,
-    /// Cooldown map size after the last prune (prune when it doubles).
-    pruned_at: usize,
-    /// Pairs where one reported the other: never again. Grows with
-    /// reports, which need a room each.
-    never: HashSet<(UserId, UserId)>,
-}
-
-impl PairRules {
-    pub fn excluded(&self, a: UserId, b: UserId, now: Millis) -> bool {
-        let key = pair_key(a, b);
-        self.never.contains(&key) || self.cooldowns.get(&key).is_some_and(|&t| t > now)
-    }
-
-    fn cool_down(&mut self, a: UserId, b: UserId, until: Millis, now: Millis) {
-        self.cooldowns.insert(pair_key(a, b), until);
-        if self.cooldowns.len() > 2 * self.pruned_at.max(1024) {
-            self.cooldowns.retain(|_, &mut t| t > now);
-            self.pruned_at = self.cooldowns.len();
-        }
-    }
-
-    pub fn forbid(&mut self, a: UserId, b: UserId) {
-        self.never.insert(pair_key(a, b));
-    }
 }
 
 impl Hub {
@@ -226,7 +204,7 @@ impl Hub {
             by_conn: HashMap::new(),
             matcher: Matcher::new(rules.tier1),
             rooms: HashMap::new(),
-            pairs: PairRules::default(),
+            pairs: PairRules::new(rules.max_cooldowns),
             rules,
         }
     }
@@ -494,7 +472,9 @@ impl Hub {
         for user in waiting {
             self.cancel_wait(user, "shutdown", ctx);
         }
-        self.rooms.clear();
+        for (id, room) in self.rooms.drain() {
+            ctx.store.record(Event::Room(room.row(id, Some((ctx.wall, "shutdown")))));
+        }
         for s in self.sessions.values_mut() {
             s.place = Place::Idle;
         }
@@ -551,7 +531,8 @@ impl Hub {
             _ => a.mood,
         };
         let shared: Box<[Box<str>]> = pair.shared.iter().map(|s| s.as_str().into()).collect();
-        let room = Room { mood, members: [a, b], seq: 0, shared, recent: VecDeque::new() };
+        let room =
+            Room { mood, members: [a, b], seq: 0, shared, started_at: ctx.wall, recent: VecDeque::new() };
         for (me, other) in [(0, 1), (1, 0)] {
             let user = room.members[me].user;
             let Some(session) = self.sessions.get_mut(&user) else {
@@ -571,15 +552,17 @@ impl Hub {
                 ctx.out.frame(conn, protocol::frame("MATCH_FOUND", None, &found));
             }
         }
+        ctx.store.record(Event::Room(room.row(id, None)));
         self.rooms.insert(id, room);
         ctx.metrics.rooms_created.inc();
     }
 
     /// Ends a room because `leaver` left it; the partner gets `PARTNER_LEFT`.
-    pub fn end_room(&mut self, room_id: u64, leaver: UserId, reason: &str, ctx: &Ctx<'_>) {
+    pub fn end_room(&mut self, room_id: u64, leaver: UserId, reason: &'static str, ctx: &Ctx<'_>) {
         let Some(room) = self.rooms.remove(&room_id) else {
             return;
         };
+        ctx.store.record(Event::Room(room.row(room_id, Some((ctx.wall, reason)))));
         let (me, other) = room.sides(leaver);
         let partner = room.members[other].user;
         if let Some(session) = self.sessions.get_mut(&partner) {
@@ -593,12 +576,14 @@ impl Hub {
             session.place = Place::Idle;
         }
         self.forget_if_offline(partner);
-        self.start_cooldown(leaver, partner, ctx.now);
+        self.start_cooldown(leaver, partner, ctx);
     }
 
-    fn start_cooldown(&mut self, a: UserId, b: UserId, now: Millis) {
+    fn start_cooldown(&mut self, a: UserId, b: UserId, ctx: &Ctx<'_>) {
+        let now = ctx.now;
         if self.rules.cooldown > 0 {
-            self.pairs.cool_down(a, b, now + self.rules.cooldown, now);
+            let cut = self.pairs.cool_down(a, b, now + self.rules.cooldown, now);
+            ctx.metrics.cooldowns_cut.inc_by(cut);
         }
     }
 

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod limits;
 pub mod matcher;
 pub mod outbox;
+pub mod pairs;
 pub mod protocol;
 pub mod validate;
 pub mod view;
@@ -48,6 +49,8 @@ pub struct AppConfig {
     pub auto_ban_reports: u32,
     /// `--admin-token`; None = the admin API answers 404.
     pub admin_token: Option<String>,
+    /// `--store-messages`: a persisting store gets the chat text too.
+    pub store_messages: bool,
 }
 
 pub struct App {
@@ -82,12 +85,14 @@ impl App {
             tier1: ms(cfg.match_tier1_secs),
             match_timeout: ms(cfg.match_timeout_secs),
             cooldown: ms(cfg.rematch_cooldown_secs),
+            max_cooldowns: cfg.max_cooldown_pairs,
         };
         App {
             cfg: AppConfig {
                 max_message_chars: cfg.max_message_chars,
                 auto_ban_reports: cfg.auto_ban_reports,
                 admin_token: cfg.admin_token.clone().filter(|t| !t.is_empty()),
+                store_messages: cfg.store_messages,
             },
             blocklist,
             registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),
@@ -101,7 +106,13 @@ impl App {
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx { out: &self.out, metrics: &self.metrics, now: self.clock.now(), wall: wall_ms() }
+        Ctx {
+            out: &self.out,
+            metrics: &self.metrics,
+            store: &*self.store,
+            now: self.clock.now(),
+            wall: wall_ms(),
+        }
     }
 
     /// Records that the user was seen now; returns the updated profile.
@@ -109,8 +120,7 @@ impl App {
         let mut p = (*record.profile).clone();
         p.last_seen_at = wall_ms();
         let p = Arc::new(p);
-        // A failed touch only leaves lastSeenAt behind; not worth refusing for.
-        let _ = self.store.update_profile(record.id, p.clone());
+        self.store.seen(record.id, p.clone());
         p
     }
 

@@ -55,13 +55,24 @@ impl Reactor {
         }
     }
 
+    /// `draining` (503) during shutdown; `degraded` (200: chat still
+    /// works) with the reason while the database is away; else `ok`.
     fn health(&self) -> Response {
         let draining = self.state.draining.load(Ordering::Acquire);
-        let body = serde_json::json!({
-            "status": if draining { "draining" } else { "ok" },
+        let degraded = self.state.store.status().degraded;
+        let status = match (draining, &degraded) {
+            (true, _) => "draining",
+            (false, Some(_)) => "degraded",
+            (false, None) => "ok",
+        };
+        let mut body = serde_json::json!({
+            "status": status,
             "version": env!("CARGO_PKG_VERSION"),
             "uptimeSeconds": self.clock.now() / 1000,
         });
+        if let Some(reason) = degraded {
+            body["reason"] = reason.into();
+        }
         Response::json(if draining { 503 } else { 200 }, body.to_string().into_bytes())
     }
 

@@ -1,14 +1,18 @@
-//! Durable identities behind a narrow trait.
+//! Durable state behind a narrow trait.
 //!
 //! The store knows users: who they are (id, profile) and how they prove it
-//! (the SHA-256 of their token; the token itself is never kept). Live state
-//! (queues, rooms, sockets) is not the store's business; it lives in the
-//! hub. The in-memory store is the default; a PostgreSQL one implements the
-//! same trait. Calls may block, so only workers call them, never the reactor.
+//! (the SHA-256 of their token; the token itself is never kept), bans and
+//! reports. Live state (queues, rooms, sockets) lives in the hub; the hub
+//! only tells the store what happened (`record`), which a persisting store
+//! writes behind and nobody waits on. The in-memory store is the default;
+//! the PostgreSQL one implements the same trait. Calls other than `record`
+//! and `status` may block, so only workers call them, never the reactor.
 
 pub mod memory;
+pub mod postgres;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -124,6 +128,14 @@ pub struct UserRecord {
     pub profile: Arc<Profile>,
 }
 
+/// The reasons a `REPORT` may give (contract section 3).
+pub const REPORT_REASONS: [&str; 5] = ["spam", "abuse", "inappropriate", "underage", "other"];
+
+/// The interned reason `s` names, if it is one.
+pub fn report_reason(s: &str) -> Option<&'static str> {
+    REPORT_REASONS.into_iter().find(|r| *r == s)
+}
+
 /// One line of a report's transcript.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,6 +168,51 @@ pub struct Ban {
     pub by: Box<str>,
 }
 
+/// A room's row: written when it opens and again when it ends.
+#[derive(Clone, Debug)]
+pub struct RoomRow {
+    pub id: u64,
+    pub users: [UserId; 2],
+    pub mood: Mood,
+    /// Epoch ms.
+    pub started_at: u64,
+    /// When (epoch ms) and why it ended; None while open.
+    pub ended: Option<(u64, &'static str)>,
+}
+
+/// One relayed chat message; `text` only with `--store-messages`.
+#[derive(Clone, Debug)]
+pub struct MessageRow {
+    pub room: u64,
+    pub seq: u64,
+    pub sender: UserId,
+    /// Epoch ms.
+    pub sent_at: u64,
+    /// In Unicode scalar values.
+    pub length: u32,
+    pub text: Option<Box<str>>,
+}
+
+/// What the hub tells the store as it happens. A persisting store queues
+/// it and writes it behind; callers never wait and never see an error.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Room(RoomRow),
+    Message(MessageRow),
+    /// The user authenticated at this time (epoch ms): `last_seen_at`.
+    Seen {
+        user: UserId,
+        at: u64,
+    },
+}
+
+/// How the store is doing, for `/api/health`; cheap, never blocks on I/O.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// Why the store is degraded (database unreachable, ...); None = fine.
+    pub degraded: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("user not found")]
@@ -166,7 +223,9 @@ pub enum StoreError {
 
 /// Identity persistence. Implementations are shared by all workers.
 pub trait Store: Send + Sync {
-    fn insert_user(&self, user: UserRecord) -> Result<(), StoreError>;
+    /// A new identity; `from` is the address it registered from (stored
+    /// only as a salted hash, by stores that keep it).
+    fn insert_user(&self, user: UserRecord, from: Option<IpAddr>) -> Result<(), StoreError>;
     /// Replaces the profile of an existing user.
     fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError>;
     fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError>;
@@ -185,4 +244,22 @@ pub trait Store: Send + Sync {
     /// The user's ban, if one is in force at `now` (epoch ms).
     fn ban(&self, user: UserId, now: u64) -> Result<Option<Ban>, StoreError>;
     fn remove_ban(&self, user: UserId) -> Result<bool, StoreError>;
+
+    /// Something happened that a persisting store keeps; never blocks.
+    fn record(&self, _event: Event) {}
+
+    /// The user authenticated: keep `profile` (with its new `last_seen_at`).
+    /// Best effort: a failure only leaves `lastSeenAt` behind.
+    fn seen(&self, id: UserId, profile: Arc<Profile>) {
+        let _ = self.update_profile(id, profile);
+    }
+
+    /// Writes out everything recorded so far, waiting at most `within`.
+    fn flush(&self, _within: std::time::Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn status(&self) -> StoreStatus {
+        StoreStatus::default()
+    }
 }

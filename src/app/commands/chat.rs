@@ -13,6 +13,7 @@ use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::validate;
 use crate::app::view::{ChatAck, ChatPush};
+use crate::store::{Event, MessageRow};
 
 #[derive(Deserialize)]
 pub struct Chat {
@@ -48,6 +49,10 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
         room.recent.pop_front();
     }
     room.recent.push_back(Kept { seq, from, text: text.into(), sent_at });
+    let stored = app.cfg.store_messages.then(|| text.into());
+    let length = text.chars().count() as u32;
+    let row = MessageRow { room: id, seq, sender: user, sent_at, length, text: stored };
+    app.store.record(Event::Message(row));
     let room_id = p.room_id.as_str();
     if let Some(partner) = partner {
         let push = ChatPush { room_id, seq, text, sent_at };

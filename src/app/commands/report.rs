@@ -19,7 +19,6 @@ use crate::store::{Report, TranscriptLine};
 pub const TRANSCRIPT: usize = 20;
 /// Longest `details`, in characters.
 pub const MAX_DETAILS: usize = 1000;
-const REASONS: [&str; 5] = ["spam", "abuse", "inappropriate", "underage", "other"];
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
 #[derive(Deserialize)]
@@ -32,7 +31,7 @@ pub struct ReportMsg {
 
 pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
     let user = req.user()?;
-    let reason = REASONS.into_iter().find(|r| *r == p.reason).ok_or_else(|| {
+    let reason = crate::store::report_reason(&p.reason).ok_or_else(|| {
         Refusal::bad_request("reason must be spam, abuse, inappropriate, underage or other")
     })?;
     let details = p.details.unwrap_or_default();

@@ -1,0 +1,359 @@
+//! The PostgreSQL store (`--database-url`): identities, bans, reports,
+//! rooms and messages survive restarts.
+//!
+//! How calls reach the database:
+//! - Registration, profile updates, bans and admin reads run on the calling
+//!   worker through an r2d2 pool (`--database-pool-size` connections).
+//! - Token checks go to a bounded in-process cache first (a `MemoryStore`
+//!   of at most `--token-cache` identities, least recently used forgotten);
+//!   a miss reads the database and fills the cache.
+//! - Bans in force are loaded at start and written through, so `AUTH`
+//!   never waits on the database for them.
+//! - Rooms, messages, reports and last-seen times go through the
+//!   write-behind queue (`writer.rs`); the chat path never waits on it.
+//!
+//! While the database is away the store is degraded: calls that need it
+//! fail at once with `Unavailable` (503 for registration) instead of each
+//! waiting for a connection; live chat goes on from memory; the writer
+//! keeps probing and clears the state when the database answers again.
+//! The cache assumes one instance per database: a profile change or an
+//! erasure made by another instance is not seen by this one's cache.
+
+pub mod migrate;
+mod sql;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::info;
+use parking_lot::RwLock;
+use postgres::{Client, NoTls};
+use prometheus_client::metrics::counter::Counter;
+use r2d2::Pool;
+use r2d2_postgres::PostgresConnectionManager;
+use sha2::{Digest, Sha256};
+
+use self::sql::{is_transient, millis, time, user_id, user_record, uuid};
+use self::writer::{Job, Shared, Writer};
+use super::memory::MemoryStore;
+use super::{
+    Ban, Event, Profile, Report, Store, StoreError, StoreStatus, TokenHash, TranscriptLine, UserId,
+    UserRecord,
+};
+use crate::metrics::Metrics;
+
+/// Longest a new connection may take before the database counts as away.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a worker waits for a pooled connection.
+const POOL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a worker waits for the write-behind queue (reads, erasure).
+const QUEUE_WAIT: Duration = Duration::from_secs(3);
+
+/// What `--database-*` options configure.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub url: String,
+    pub pool_size: u32,
+    /// Write-behind queue bound, in jobs.
+    pub queue: usize,
+    /// Identities kept in the token cache.
+    pub token_cache: usize,
+}
+
+pub struct PgStore {
+    pool: Pool<PostgresConnectionManager<NoTls>>,
+    /// Identities by token, bounded; the database has them all.
+    cache: MemoryStore,
+    /// Bans in force, loaded at start and written through.
+    bans: RwLock<HashMap<UserId, Ban>>,
+    writer: Writer,
+    shared: Arc<Shared>,
+    /// Per-deployment salt of `users.ip_hash` (table `settings`).
+    ip_salt: String,
+}
+
+fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config =
+        url.parse().map_err(|e| StoreError::Unavailable(format!("bad database URL: {e}")))?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    Ok(config)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// `duet migrate`: applies the migrations and returns the versions applied.
+pub fn migrate_only(url: &str) -> Result<Vec<i32>, StoreError> {
+    let mut client = parse_config(url)?.connect(NoTls).map_err(unavailable)?;
+    migrate::run(&mut client).map_err(unavailable)
+}
+
+impl PgStore {
+    /// Connects, migrates, closes rooms a crash left open, loads bans and
+    /// starts the persistence thread. Fails if the database is away: a
+    /// server configured for one does not start without it.
+    pub fn open(opts: &PgOptions, metrics: &Metrics) -> Result<PgStore, StoreError> {
+        let config = parse_config(&opts.url)?;
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+        let pool = Pool::builder()
+            .max_size(opts.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(POOL_TIMEOUT)
+            .build(manager)
+            .map_err(|e| unavailable(format!("cannot connect to the database: {e}")))?;
+        let mut client = pool.get().map_err(unavailable)?;
+        let applied = migrate::run(&mut client).map_err(unavailable)?;
+        let closed = client
+            .execute(
+                "UPDATE rooms SET ended_at = now(), end_reason = 'server_restart' WHERE ended_at IS NULL",
+                &[],
+            )
+            .map_err(unavailable)?;
+        let ip_salt: String = client
+            .query_one("SELECT value FROM settings WHERE name = 'ip_salt'", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(unavailable)?;
+        let mut bans = HashMap::new();
+        for row in client
+            .query("SELECT user_id, until, reason, by_whom FROM bans WHERE until > now()", &[])
+            .map_err(unavailable)?
+        {
+            let ban = Ban {
+                until: millis(row.get(1)),
+                reason: row.get::<_, String>(2).into(),
+                by: row.get::<_, String>(3).into(),
+            };
+            bans.insert(user_id(row.get(0)), ban);
+        }
+        info!(
+            "database: ready (migrations applied now: {applied:?}; rooms closed as server_restart: {closed}; bans in force: {})",
+            bans.len()
+        );
+        drop(client);
+        let shared = Arc::new(Shared::new(
+            metrics.store_backlog.clone(),
+            metrics.store_dropped.clone(),
+            metrics.store_failed.clone(),
+            metrics.store_batches.clone(),
+            metrics.store_degraded.clone(),
+        ));
+        let writer = Writer::spawn(config, shared.clone(), opts.queue).map_err(unavailable)?;
+        Ok(PgStore {
+            pool,
+            cache: MemoryStore::bounded(opts.token_cache, Counter::default()),
+            bans: RwLock::new(bans),
+            writer,
+            shared,
+            ip_salt,
+        })
+    }
+
+    /// Runs `f` on a pooled connection; fails at once while degraded.
+    fn db<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
+        if let Some(why) = self.shared.degraded() {
+            return Err(StoreError::Unavailable(why));
+        }
+        let mut conn = self.pool.get().map_err(|e| {
+            let why = format!("database unreachable: {e}");
+            self.shared.degrade(why.clone());
+            StoreError::Unavailable(why)
+        })?;
+        f(&mut conn).map_err(|e| {
+            if is_transient(&e) {
+                self.shared.degrade(format!("database unreachable: {e}"));
+            }
+            StoreError::Unavailable(e.to_string())
+        })
+    }
+
+    fn ip_hash(&self, ip: IpAddr) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(self.ip_salt.as_bytes());
+        h.update(ip.to_string().as_bytes());
+        h.finalize()[..16].to_vec()
+    }
+
+    fn one_user(
+        &self,
+        sql: &str,
+        key: &(dyn postgres::types::ToSql + Sync),
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let query = format!("SELECT {} FROM users WHERE {sql}", sql::USER_COLUMNS);
+        let row = self.db(|c| c.query_opt(query.as_str(), &[key]))?;
+        let record = row.as_ref().and_then(user_record);
+        if let Some(r) = &record {
+            // Cache it (a store insert into memory cannot fail).
+            let _ = self.cache.insert_user(r.clone(), None);
+        }
+        Ok(record)
+    }
+}
+
+impl Store for PgStore {
+    fn insert_user(&self, user: UserRecord, from: Option<IpAddr>) -> Result<(), StoreError> {
+        let p = &user.profile;
+        let ip = from.map(|ip| self.ip_hash(ip));
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO users (id, token_hash, nickname, mood, avatar, interests, created_at, last_seen_at, ip_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &uuid(user.id),
+                    &&user.token_hash[..],
+                    &&*p.nickname,
+                    &p.mood.as_str(),
+                    &&*p.avatar,
+                    &sql::interests(p),
+                    &time(p.created_at),
+                    &time(p.last_seen_at),
+                    &ip,
+                ],
+            )
+        })?;
+        self.cache.insert_user(user, None)
+    }
+
+    fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError> {
+        let p = &profile;
+        let n = self.db(|c| {
+            c.execute(
+                "UPDATE users SET nickname = $2, mood = $3, avatar = $4, interests = $5, last_seen_at = $6 WHERE id = $1",
+                &[&uuid(id), &&*p.nickname, &p.mood.as_str(), &&*p.avatar, &sql::interests(p), &time(p.last_seen_at)],
+            )
+        })?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let _ = self.cache.update_profile(id, profile);
+        Ok(())
+    }
+
+    fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError> {
+        if let Some(hit) = self.cache.user_by_token(hash)? {
+            return Ok(Some(hit));
+        }
+        self.one_user("token_hash = $1", &&hash[..])
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        if let Some(hit) = self.cache.user(id)? {
+            return Ok(Some(hit));
+        }
+        self.one_user("id = $1", &uuid(id))
+    }
+
+    fn user_count(&self) -> usize {
+        self.db(|c| c.query_one("SELECT count(*) FROM users", &[]).map(|r| r.get::<_, i64>(0) as usize))
+            .unwrap_or_else(|_| self.cache.user_count())
+    }
+
+    fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        let existed = self.writer.delete(id, QUEUE_WAIT)?;
+        let _ = self.cache.delete_user(id);
+        self.bans.write().remove(&id);
+        Ok(existed)
+    }
+
+    fn add_report(&self, report: Report) -> Result<(), StoreError> {
+        match self.writer.push(Job::Report(report)) {
+            true => Ok(()),
+            false => Err(StoreError::Unavailable("the write-behind queue is full".into())),
+        }
+    }
+
+    fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
+        self.writer.barrier(QUEUE_WAIT)?;
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let rows = self.db(|c| {
+            c.query(
+                "SELECT id, room_id, reporter_id, reported_id, reason, details, created_at, transcript::text
+                 FROM reports ORDER BY created_at DESC, id LIMIT $1",
+                &[&limit],
+            )
+        })?;
+        Ok(rows.iter().filter_map(report).collect())
+    }
+
+    fn reporters_since(&self, user: UserId, since: u64) -> Result<usize, StoreError> {
+        self.writer.barrier(QUEUE_WAIT)?;
+        self.db(|c| {
+            c.query_one(
+                "SELECT count(DISTINCT reporter_id) FROM reports WHERE reported_id = $1 AND created_at >= $2",
+                &[&uuid(user), &time(since)],
+            )
+            .map(|r| r.get::<_, i64>(0) as usize)
+        })
+    }
+
+    fn set_ban(&self, user: UserId, ban: Ban) -> Result<(), StoreError> {
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO bans (user_id, until, reason, by_whom) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id) DO UPDATE SET until = $2, reason = $3, by_whom = $4",
+                &[&uuid(user), &time(ban.until), &&*ban.reason, &&*ban.by],
+            )
+        })?;
+        self.bans.write().insert(user, ban);
+        Ok(())
+    }
+
+    fn ban(&self, user: UserId, now: u64) -> Result<Option<Ban>, StoreError> {
+        Ok(self.bans.read().get(&user).filter(|b| b.until > now).cloned())
+    }
+
+    fn remove_ban(&self, user: UserId) -> Result<bool, StoreError> {
+        let n = self.db(|c| c.execute("DELETE FROM bans WHERE user_id = $1", &[&uuid(user)]))?;
+        let was = self.bans.write().remove(&user).is_some();
+        Ok(n > 0 || was)
+    }
+
+    fn record(&self, event: Event) {
+        self.writer.push(Job::Event(event));
+    }
+
+    fn seen(&self, id: UserId, profile: Arc<Profile>) {
+        let at = profile.last_seen_at;
+        let _ = self.cache.update_profile(id, profile);
+        self.record(Event::Seen { user: id, at });
+    }
+
+    fn flush(&self, within: Duration) -> Result<(), StoreError> {
+        self.writer.barrier(within)
+    }
+
+    fn status(&self) -> StoreStatus {
+        StoreStatus { degraded: self.shared.degraded() }
+    }
+}
+
+/// A `reports` row; None if it is not what duet writes.
+fn report(row: &postgres::Row) -> Option<Report> {
+    let transcript: String = row.try_get(7).ok()?;
+    let lines: Vec<serde_json::Value> = serde_json::from_str(&transcript).ok()?;
+    let transcript = lines
+        .iter()
+        .filter_map(|l| {
+            let from = match l.get("from")?.as_str()? {
+                "reporter" => "reporter",
+                _ => "reported",
+            };
+            let text = l.get("text")?.as_str()?.into();
+            Some(TranscriptLine { from, text, sent_at: l.get("sentAt")?.as_u64()? })
+        })
+        .collect();
+    let reason: String = row.try_get(4).ok()?;
+    Some(Report {
+        report_id: row.try_get(0).ok()?,
+        room_id: row.try_get(1).ok()?,
+        reporter_id: user_id(row.try_get(2).ok()?),
+        reported_id: user_id(row.try_get(3).ok()?),
+        reason: super::report_reason(&reason)?,
+        details: row.try_get::<_, String>(5).ok()?.into(),
+        created_at: millis(row.try_get(6).ok()?),
+        transcript,
+    })
+}
