@@ -26,8 +26,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
-    /// Apply the database migrations (needs --database-url) and exit.
-    Migrate,
+    /// Apply the database migrations and exit.
+    Migrate {
+        /// PostgreSQL URL (here or before the subcommand).
+        #[arg(long, env = "DUET_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
 }
 
 /// Server options. Field docs are the `--help` text.

@@ -18,8 +18,8 @@ fn main() {
                 std::process::exit(1);
             }
         },
-        Command::Migrate => {
-            let Some(url) = cli.config.database_url.as_deref() else {
+        Command::Migrate { database_url } => {
+            let Some(url) = database_url.as_deref().or(cli.config.database_url.as_deref()) else {
                 eprintln!("duet migrate: --database-url (or DUET_DATABASE_URL) is required");
                 std::process::exit(2);
             };

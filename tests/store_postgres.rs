@@ -270,3 +270,38 @@ fn graceful_shutdown_records_open_rooms_and_flushes_the_queue_before_exit() {
     let ended = format!("SELECT count(*) FROM rooms WHERE id = '{room}' AND end_reason = 'shutdown'");
     assert_eq!(db.count(&ended), 1);
 }
+
+#[test]
+fn past_the_queue_bound_writes_are_dropped_counted_and_chat_goes_on() {
+    let Some(pg) = OwnServer::start() else { return };
+    let srv = start_on(&pg.url(), |c| c.database_queue = 5);
+    let (mut a, mut b, room) = pair(srv.addr);
+    flush(&srv);
+    pg.stop();
+    for i in 1..=30 {
+        let ack = a.request("CHAT", &i.to_string(), json!({"roomId": room, "text": "x"}));
+        assert_eq!(ack["type"], "CHAT_ACK", "{ack}");
+        assert_eq!(b.recv_type("CHAT")["payload"]["seq"], i);
+    }
+    let dropped = srv.server.app.metrics.store_dropped.get();
+    assert!(dropped >= 20, "30 writes into a queue of 5 (+ one batch in flight): {dropped} dropped");
+    let metrics = String::from_utf8(http(srv.addr, "GET", "/metrics", None, None).body).unwrap();
+    assert!(metrics.contains(&format!("duet_store_writes_dropped_total {dropped}")), "{metrics}");
+}
+
+#[test]
+fn duet_migrate_applies_the_schema_then_finds_it_up_to_date() {
+    let Some(db) = Schema::new() else { return };
+    let migrate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_duet"))
+            .args(["migrate", "--database-url", &db.url()])
+            .env_remove("DUET_DATABASE_URL")
+            .output()
+            .expect("run duet migrate");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(migrate().trim(), "duet migrate: applied [1]");
+    assert_eq!(migrate().trim(), "duet migrate: the schema is up to date");
+    assert_eq!(db.count("SELECT count(*) FROM duet_migrations WHERE version = 1 AND name = 'init'"), 1);
+}
