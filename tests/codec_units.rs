@@ -285,6 +285,24 @@ fn invalid_utf8_in_a_text_message_is_bad_utf8() {
 }
 
 #[test]
+fn a_bad_fragment_fails_when_it_arrives_not_when_the_message_completes() {
+    // Autobahn 6.4.1: valid, then a fragment making it invalid (U+110000
+    // encoded), the final fragment not sent yet.
+    let bytes = [cf(false, TEXT, "κόσμε".as_bytes()), cf(false, CONT, &[0xf4, 0x90, 0x80, 0x80])].concat();
+    let (res, _) = decode_all(&bytes);
+    assert_eq!(res, Err(FrameError::BadUtf8));
+    // A character split across fragments is fine until the message ends.
+    let euro = "€".as_bytes();
+    let bytes = [cf(false, TEXT, &euro[..1]), cf(false, CONT, &euro[1..2]), cf(true, CONT, &euro[2..])].concat();
+    let (res, evs) = decode_all(&bytes);
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(evs, vec![Ev::Text("€".into())]);
+    // Binary fragments are never checked.
+    let bytes = [cf(false, BINARY, &[0xff]), cf(false, CONT, &[0xfe])].concat();
+    assert!(decode_all(&bytes).0.is_ok());
+}
+
+#[test]
 fn message_of_exactly_64_kib_is_accepted() {
     let payload = vec![b'a'; MAX_MESSAGE];
     let (res, evs) = decode_all(&cf(true, TEXT, &payload));

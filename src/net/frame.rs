@@ -76,6 +76,26 @@ struct Partial {
     text: bool,
     /// Unmasked payload so far; never longer than [`MAX_MESSAGE`].
     bytes: Vec<u8>,
+    /// Text only: `bytes[..checked]` is valid UTF-8 ending on a character
+    /// boundary, so each fragment is checked once, when it arrives, and a
+    /// bad one fails at once instead of when the message completes.
+    checked: usize,
+}
+
+impl Partial {
+    /// Checks what the last fragment added; an incomplete character at the
+    /// end is fine until the next fragment (or the final one) arrives.
+    fn check_utf8(&mut self) -> Result<(), FrameError> {
+        if !self.text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.bytes[self.checked..]) {
+            Ok(_) => self.checked = self.bytes.len(),
+            Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+            Err(_) => return Err(FrameError::BadUtf8),
+        }
+        Ok(())
+    }
 }
 
 /// Per-connection decoder state.
@@ -205,13 +225,15 @@ impl WsReader {
             }
             (Data::Text | Data::Binary, None) if fin => emit(data == Data::Text, payload, on),
             (Data::Text | Data::Binary, None) => {
-                let bytes = payload.to_vec();
-                self.partial = Some(Box::new(Partial { text: data == Data::Text, bytes }));
+                let mut partial = Partial { text: data == Data::Text, bytes: payload.to_vec(), checked: 0 };
+                partial.check_utf8()?;
+                self.partial = Some(Box::new(partial));
                 Ok(true)
             }
             (Data::Continue, Some(partial)) => {
                 partial.bytes.extend_from_slice(payload);
                 if !fin {
+                    partial.check_utf8()?;
                     return Ok(true);
                 }
                 let done = self.partial.take().expect("matched Some above");
