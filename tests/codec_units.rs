@@ -293,7 +293,8 @@ fn a_bad_fragment_fails_when_it_arrives_not_when_the_message_completes() {
     assert_eq!(res, Err(FrameError::BadUtf8));
     // A character split across fragments is fine until the message ends.
     let euro = "€".as_bytes();
-    let bytes = [cf(false, TEXT, &euro[..1]), cf(false, CONT, &euro[1..2]), cf(true, CONT, &euro[2..])].concat();
+    let bytes =
+        [cf(false, TEXT, &euro[..1]), cf(false, CONT, &euro[1..2]), cf(true, CONT, &euro[2..])].concat();
     let (res, evs) = decode_all(&bytes);
     assert!(res.is_ok(), "{res:?}");
     assert_eq!(evs, vec![Ev::Text("€".into())]);
