@@ -647,11 +647,8 @@ fn head_of_health_has_no_body_and_keeps_the_connection_usable() {
 #[test]
 fn web_client_page_and_assets_are_served_with_safe_headers() {
     let srv = start_with(|c| c.max_message_chars = 321);
-    for (path, ty) in [
-        ("/", "text/html; charset=utf-8"),
-        ("/assets/app.js", "text/javascript; charset=utf-8"),
-        ("/assets/style.css", "text/css; charset=utf-8"),
-    ] {
+    let assets = duet::app::web::ASSETS.iter().map(|&(path, ty, _)| (path, ty));
+    for (path, ty) in std::iter::once(("/", "text/html; charset=utf-8")).chain(assets) {
         let r = http(srv.addr, "GET", path, None, None);
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.header("content-type").as_deref(), Some(ty), "{path}");
@@ -664,7 +661,8 @@ fn web_client_page_and_assets_are_served_with_safe_headers() {
     let page = String::from_utf8(http(srv.addr, "GET", "/", None, None).body).unwrap();
     assert!(page.contains(r#"<meta name="duet-config" content="{"#), "settings are rendered in");
     assert!(page.contains("&quot;maxMessageChars&quot;:321"));
-    assert!(page.contains(r#"src="/assets/app.js""#) && page.contains(r#"href="/assets/style.css""#));
+    assert!(page.contains(r#"<script type="module" src="/assets/main.js">"#));
+    assert!(page.contains(r#"href="/assets/style.css""#));
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! The bundled web client (contract: `GET /`): one page and its two assets,
-//! compiled into the binary with `include_str!`, so `cargo build` alone
-//! serves it and nothing is read from disk at run time.
+//! The bundled web client (contract: `GET /`): one page and its assets (the
+//! ES modules of the script and the stylesheet), compiled into the binary
+//! with `include_str!`, so `cargo build` alone serves it and nothing is read
+//! from disk at run time. [`ASSETS`] is the one list of them: adding a file
+//! is one line there.
 //!
 //! Invariants: the page loads nothing but these paths and `/api`, `/ws/chat`
 //! on the same origin, and its `Content-Security-Policy` allows nothing else
@@ -13,8 +15,29 @@ use crate::config::Config;
 use crate::net::http::{Method, Response};
 
 const INDEX: &str = include_str!("../web/index.html");
-const APP_JS: &str = include_str!("../web/app.js");
-const STYLE: &str = include_str!("../web/style.css");
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every asset the page loads: (path, content type, body). The page's
+/// `<script type="module">` is `main.js`, which imports the rest.
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    ("/assets/main.js", JS, include_str!("../web/main.js")),
+    ("/assets/state.js", JS, include_str!("../web/state.js")),
+    ("/assets/util.js", JS, include_str!("../web/util.js")),
+    ("/assets/notice.js", JS, include_str!("../web/notice.js")),
+    ("/assets/views.js", JS, include_str!("../web/views.js")),
+    ("/assets/identity.js", JS, include_str!("../web/identity.js")),
+    ("/assets/api.js", JS, include_str!("../web/api.js")),
+    ("/assets/socket.js", JS, include_str!("../web/socket.js")),
+    ("/assets/handlers.js", JS, include_str!("../web/handlers.js")),
+    ("/assets/profile.js", JS, include_str!("../web/profile.js")),
+    ("/assets/queue.js", JS, include_str!("../web/queue.js")),
+    ("/assets/room.js", JS, include_str!("../web/room.js")),
+    ("/assets/log.js", JS, include_str!("../web/log.js")),
+    ("/assets/composer.js", JS, include_str!("../web/composer.js")),
+    ("/assets/style.css", CSS, include_str!("../web/style.css")),
+];
 
 /// Where `index.html` wants the settings JSON (already HTML-escaped).
 const CONFIG_SLOT: &str = "{{DUET_CONFIG}}";
@@ -24,10 +47,8 @@ const CONFIG_SLOT: &str = "{{DUET_CONFIG}}";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The page's fixed paths.
+/// The page's path.
 pub const PAGE: &str = "/";
-pub const SCRIPT: &str = "/assets/app.js";
-pub const STYLESHEET: &str = "/assets/style.css";
 
 /// The rendered page and its assets.
 pub struct WebClient {
@@ -36,7 +57,12 @@ pub struct WebClient {
 
 /// Whether `path` belongs to the web client.
 pub fn serves(path: &str) -> bool {
-    matches!(path, PAGE | SCRIPT | STYLESHEET)
+    path == PAGE || asset(path).is_some()
+}
+
+/// The content type and body of the asset at `path`.
+fn asset(path: &str) -> Option<(&'static str, &'static str)> {
+    ASSETS.iter().find(|(p, _, _)| *p == path).map(|&(_, ty, body)| (ty, body))
 }
 
 impl WebClient {
@@ -50,12 +76,15 @@ impl WebClient {
         WebClient { index: INDEX.replace(CONFIG_SLOT, &escape_attr(&settings.to_string())).into() }
     }
 
-    /// `GET`/`HEAD` of one of [`serves`]'s paths; any other method is 405.
+    /// `GET`/`HEAD` of one of [`serves`]'s paths; any other method is 405,
+    /// any other path 404.
     pub fn respond(&self, path: &str, method: Method) -> Response {
         let (content_type, body) = match path {
-            SCRIPT => ("text/javascript; charset=utf-8", APP_JS),
-            STYLESHEET => ("text/css; charset=utf-8", STYLE),
-            _ => ("text/html; charset=utf-8", &*self.index),
+            PAGE => ("text/html; charset=utf-8", &*self.index),
+            _ => match asset(path) {
+                Some(found) => found,
+                None => return Response::error(404, "NOT_FOUND", "no such resource"),
+            },
         };
         let head_only = match method {
             Method::Get => false,
@@ -91,12 +120,43 @@ fn escape_attr(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+
     use super::*;
+    use crate::app::{App, blocklist::Blocklist, http_api, outbox};
+    use crate::metrics::Metrics;
+    use crate::net::http::Request;
+    use crate::net::timer::Clock;
+    use crate::store::memory::MemoryStore;
 
     fn client() -> WebClient {
         let mut cfg = Config::for_tests();
         cfg.max_message_chars = 123;
         WebClient::new(&cfg)
+    }
+
+    /// GET `path` through the HTTP router of a real `App`, as a worker would.
+    fn routed(path: &str) -> Response {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let (out, _inbox) = outbox::channel(waker);
+        let app = App::new(
+            &Config::for_tests(),
+            Arc::new(MemoryStore::new()),
+            out,
+            Arc::new(Metrics::default()),
+            Clock::new(),
+            Blocklist::empty(),
+        );
+        let req = Request { method: Some(Method::Get), path: path.into(), ..Request::default() };
+        http_api::route(&app, IpAddr::V4(Ipv4Addr::LOCALHOST), &req)
+    }
+
+    fn head_text(resp: &Response) -> String {
+        let bytes = resp.to_bytes(false);
+        let text = String::from_utf8_lossy(&bytes);
+        text[..text.find("\r\n\r\n").expect("end of head")].to_string()
     }
 
     #[test]
@@ -108,24 +168,85 @@ mod tests {
     }
 
     #[test]
-    fn assets_have_their_types_and_head_has_no_body() {
+    fn every_asset_is_served_with_its_type_and_the_csp() {
         let web = client();
-        assert!(web.respond(SCRIPT, Method::Get).content_type.starts_with("text/javascript"));
-        assert!(web.respond(STYLESHEET, Method::Get).content_type.starts_with("text/css"));
-        let head = web.respond(SCRIPT, Method::Head).to_bytes(false);
-        let text = String::from_utf8(head).unwrap();
+        let page = [(PAGE, "text/html; charset=utf-8", &*web.index)];
+        for &(path, ty, body) in page.iter().chain(ASSETS) {
+            assert!(serves(path), "{path}");
+            let resp = web.respond(path, Method::Get);
+            assert_eq!((resp.status, resp.content_type), (200, ty), "{path}");
+            assert_eq!(resp.body, body.as_bytes(), "{path}");
+            let head = head_text(&resp);
+            assert!(head.contains(&format!("Content-Security-Policy: {CSP}")), "{path}: {head}");
+            assert!(head.contains("X-Content-Type-Options: nosniff"), "{path}: {head}");
+        }
+        let mut paths: Vec<_> = ASSETS.iter().map(|a| a.0).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ASSETS.len(), "an asset is listed twice");
+    }
+
+    #[test]
+    fn head_has_no_body_and_other_methods_are_refused() {
+        let web = client();
+        let (path, _, body) = ASSETS[0];
+        let text = String::from_utf8(web.respond(path, Method::Head).to_bytes(false)).unwrap();
         assert!(text.ends_with("\r\n\r\n"), "HEAD sends no body: {text}");
-        assert!(text.contains(&format!("Content-Length: {}", APP_JS.len())));
+        assert!(text.contains(&format!("Content-Length: {}", body.len())));
         assert_eq!(web.respond(PAGE, Method::Post).status, 405);
+        assert_eq!(web.respond(path, Method::Post).status, 405);
+    }
+
+    #[test]
+    fn the_router_serves_the_table_and_nothing_else_under_assets() {
+        for &(path, ty, _) in ASSETS {
+            let resp = routed(path);
+            assert_eq!((resp.status, resp.content_type), (200, ty), "{path}");
+        }
+        for unknown in ["/assets/x.js", "/assets/app.js", "/assets/", "/assets/main.js/x", "/index.html"] {
+            assert!(!serves(unknown), "{unknown}");
+            assert_eq!(routed(unknown).status, 404, "{unknown}");
+        }
+    }
+
+    /// Every path the page or a module asks for is in the table, so a new
+    /// module missing its line fails here rather than only in a browser.
+    #[test]
+    fn everything_the_page_loads_is_in_the_table() {
+        // The page's `src="/assets/…"` and `href="/assets/…"`, and every
+        // module's `from './…'`.
+        let mut wanted: Vec<String> = INDEX
+            .split("=\"/assets/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(|name| format!("/assets/{name}"))
+            .collect();
+        assert!(wanted.contains(&"/assets/main.js".to_string()), "{wanted:?}");
+        assert!(INDEX.contains(r#"<script type="module" src="/assets/main.js"></script>"#));
+        for &(path, _, body) in ASSETS.iter().filter(|a| a.1 == JS) {
+            for rest in body.split(" from './").skip(1) {
+                let name = rest.split('\'').next().unwrap_or_default();
+                wanted.push(format!("/assets/{name}"));
+            }
+            assert!(!body.contains("import("), "{path}: no dynamic import");
+        }
+        for path in &wanted {
+            assert!(asset(path).is_some(), "{path} is loaded but not in ASSETS");
+        }
+        // And nothing in the table goes unused.
+        for &(path, _, _) in ASSETS {
+            assert!(wanted.iter().any(|w| w == path), "{path} is in ASSETS but nothing loads it");
+        }
     }
 
     #[test]
     fn the_page_loads_nothing_external_and_no_inline_script() {
-        for text in [INDEX, APP_JS, STYLE] {
-            assert!(!text.contains("http://") && !text.contains("https://"), "external URL");
+        for (text, path) in std::iter::once((INDEX, PAGE)).chain(ASSETS.iter().map(|a| (a.2, a.0))) {
+            assert!(!text.contains("http://") && !text.contains("https://"), "external URL in {path}");
+            assert!(!text.contains("innerHTML"), "{path}: user text goes through textContent");
         }
         assert!(!INDEX.contains("<script>"), "inline script would break the CSP");
-        assert!(!APP_JS.contains("innerHTML"), "user text goes through textContent");
+        assert!(!INDEX.contains("<script type=\"module\">"), "inline script would break the CSP");
     }
 
     #[test]
