@@ -1,7 +1,7 @@
-//! Hostile and broken clients: slowloris heads, fuzzed handshakes, frames
-//! and envelopes, clients that vanish, connection floods, half-closes and
-//! pipelined floods. Each test checks the server keeps serving everyone
-//! else afterwards.
+//! Hostile and broken clients, one at a time or a few: slowloris heads,
+//! fuzzed handshakes, frames and envelopes, clients that vanish, and
+//! half-closes. Each test checks the server keeps serving everyone else
+//! afterwards. (Floods of sockets and of messages: `hostile_floods.rs`.)
 //!
 //! Everything is bounded: reads carry timeouts, loops carry counts or
 //! deadlines, and nothing sleeps to synchronise (absence is asserted with
@@ -16,11 +16,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::opcode::*;
+use common::raw::{MASK, Raw, masked, text_frame, upgrade_request};
+use common::serving::*;
 use common::*;
 use serde_json::{Value, json};
-
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 // ------------------------------------------------------------- helpers
 
@@ -74,135 +73,6 @@ impl Rng {
     }
 }
 
-fn upgrade_request(addr: SocketAddr) -> String {
-    format!(
-        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-}
-
-fn masked(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
-    client_frame(if fin { 0x80 } else { 0 } | op, payload, Some(MASK))
-}
-
-fn text_frame(v: &Value) -> Vec<u8> {
-    masked(true, TEXT, v.to_string().as_bytes())
-}
-
-/// One frame as the server sent it.
-#[derive(Debug)]
-struct Frame {
-    opcode: u8,
-    payload: Vec<u8>,
-}
-
-impl Frame {
-    fn close_code(&self) -> u16 {
-        assert_eq!(self.opcode, CLOSE, "expected a close frame, got {self:?}");
-        assert!(self.payload.len() >= 2, "close frame without a code");
-        u16::from_be_bytes([self.payload[0], self.payload[1]])
-    }
-}
-
-/// A WebSocket client on a raw socket: writes whatever it is told and never
-/// answers pings by itself.
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    /// Connects and upgrades; panics unless the server answers 101.
-    #[track_caller]
-    fn connect(addr: SocketAddr) -> Raw {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        s.set_write_timeout(Some(WAIT)).unwrap();
-        let mut raw = Raw { s, buf: Vec::new() };
-        raw.s.write_all(upgrade_request(addr).as_bytes()).expect("send upgrade");
-        let end = loop {
-            if let Some(i) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            raw.fill().expect("upgrade response");
-        };
-        let head = String::from_utf8_lossy(&raw.buf[..end]).to_string();
-        assert!(head.starts_with("HTTP/1.1 101 "), "expected 101, got {head:?}");
-        raw.buf.drain(..end);
-        raw
-    }
-
-    /// Reads more bytes; Err on EOF, reset or timeout.
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
-        match self.s.read(&mut chunk) {
-            Ok(0) => Err(std::io::Error::new(ErrorKind::UnexpectedEof, "connection closed")),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).expect("send");
-    }
-
-    fn send_json(&mut self, v: Value) {
-        self.send(&text_frame(&v));
-    }
-
-    /// The next server frame.
-    #[track_caller]
-    fn frame(&mut self) -> Frame {
-        loop {
-            if self.buf.len() >= 2 {
-                let (b0, b1) = (self.buf[0], self.buf[1]);
-                assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
-                let (len, head) = match b1 & 0x7f {
-                    126 if self.buf.len() >= 4 => {
-                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-                    }
-                    127 if self.buf.len() >= 10 => {
-                        (u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize, 10)
-                    }
-                    126 | 127 => (usize::MAX, 0),
-                    n => (n as usize, 2),
-                };
-                if head > 0 && self.buf.len() >= head + len {
-                    let payload = self.buf[head..head + len].to_vec();
-                    self.buf.drain(..head + len);
-                    return Frame { opcode: b0 & 0x0f, payload };
-                }
-            }
-            if let Err(e) = self.fill() {
-                panic!("no complete frame: {e}; unparsed bytes {:?}", self.buf);
-            }
-        }
-    }
-
-    /// The next text message as JSON, skipping control frames.
-    #[track_caller]
-    fn json(&mut self) -> Value {
-        loop {
-            let f = self.frame();
-            match f.opcode {
-                PING | PONG => continue,
-                TEXT => return serde_json::from_slice(&f.payload).expect("JSON text frame"),
-                _ => panic!("expected a text frame, got {f:?}"),
-            }
-        }
-    }
-
-    #[track_caller]
-    fn auth(&mut self, user: &User) {
-        self.send_json(json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
-        let ok = self.json();
-        assert_eq!(ok["type"], "AUTH_OK", "{ok}");
-    }
-}
-
 /// Resident set size of this process (the server runs in it), KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -211,65 +81,6 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS line")
-}
-
-/// Raises this process's open-files soft limit to its hard limit.
-fn raise_nofile() -> libc::rlim_t {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0, "getrlimit");
-        lim.rlim_cur = lim.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0, "setrlimit");
-        lim.rlim_cur
-    }
-}
-
-const ADMIN: &str = "t";
-
-#[track_caller]
-fn stats_connections(addr: SocketAddr) -> u64 {
-    let r = http(addr, "GET", "/api/admin/stats", Some(ADMIN), None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["connections"].as_u64().expect("connections is a number")
-}
-
-/// Polls the admin stats until `ok(connections)`, for at most `within`;
-/// returns the last value seen and whether it was reached. Each poll is a
-/// request; the short pause between polls only keeps the loop light.
-fn poll_connections(addr: SocketAddr, within: Duration, ok: impl Fn(u64) -> bool) -> (u64, bool) {
-    let deadline = Instant::now() + within;
-    loop {
-        let n = stats_connections(addr);
-        if ok(n) {
-            return (n, true);
-        }
-        if Instant::now() >= deadline {
-            return (n, false);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A normal chat still works: two fresh users pair and talk both ways.
-#[track_caller]
-fn assert_normal_chat(addr: SocketAddr) {
-    let (mut a, mut b, room) = pair(addr);
-    let ack = a.request("CHAT", "c1", json!({"roomId": room, "text": "hello from a"}));
-    assert_eq!(ack["type"], "CHAT_ACK", "{ack}");
-    let got = b.recv_type("CHAT");
-    assert_eq!(got["payload"]["text"], "hello from a");
-    let ack = b.request("CHAT", "c2", json!({"roomId": room, "text": "hello from b"}));
-    assert_eq!(ack["type"], "CHAT_ACK", "{ack}");
-    let got = a.recv_type("CHAT");
-    assert_eq!(got["payload"]["text"], "hello from b");
-}
-
-#[track_caller]
-fn assert_health_ok(addr: SocketAddr) {
-    let r = http(addr, "GET", "/api/health", None, None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.json()["status"], "ok");
 }
 
 // ----------------------------------------------------------- slowloris
@@ -367,7 +178,7 @@ fn base_requests(addr: SocketAddr, token: &str) -> Vec<String> {
         format!("GET /api/admin/reports?limit=3 HTTP/1.1\r\nAuthorization: Bearer {ADMIN}\r\n\r\n"),
         format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
         "GET / HTTP/1.0\r\n\r\n".to_string(),
-        upgrade_request(addr),
+        upgrade_request(addr, ""),
     ]
 }
 
@@ -691,7 +502,7 @@ fn fuzz_worker(addr: SocketAddr, seed: u64, tokens: Arc<Vec<String>>) -> usize {
             }
             kind => {
                 ops += 1;
-                s.write_all(upgrade_request(addr).as_bytes()).expect("send upgrade");
+                s.write_all(upgrade_request(addr, "").as_bytes()).expect("send upgrade");
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
                 while !head.ends_with(b"\r\n\r\n") {
@@ -819,28 +630,14 @@ fn vanishing_client_case(grace: Duration, partner_sees: &str) {
     let deadline = silent_since + Duration::from_millis(1500);
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     a.s.set_read_timeout(Some(left)).unwrap();
-    let mut texts = Vec::new();
-    let code = loop {
-        let f = a.frame();
-        match f.opcode {
-            PING => {}
-            TEXT => texts.push(serde_json::from_slice::<Value>(&f.payload).unwrap()),
-            CLOSE => break f.close_code(),
-            other => panic!("unexpected opcode {other}"),
-        }
-    };
+    let (code, _pings, texts) = a.pings_and_texts_to_close();
     assert_eq!(code, 4408, "idle close code (texts before: {texts:?})");
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert_eq!(texts[0]["payload"]["reason"], "idle");
-    assert!(a.buf.is_empty(), "bytes after the close frame: {:?}", a.buf);
+    // Then the server's FIN, still within the 1.5 s.
     let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     a.s.set_read_timeout(Some(left)).unwrap();
-    let mut rest = [0u8; 64];
-    match a.s.read(&mut rest) {
-        Ok(0) => {}
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-        other => panic!("expected the server's FIN within 1.5 s, got {other:?}"),
-    }
+    a.expect_eof();
     eprintln!(
         "grace {grace:?}: partner saw {partner_sees} after {heard_after:?}; closed by {:?}",
         silent_since.elapsed()
@@ -851,65 +648,6 @@ fn vanishing_client_case(grace: Duration, partner_sees: &str) {
 fn a_client_that_vanishes_without_fin_is_closed_by_the_idle_timeout() {
     vanishing_client_case(Duration::ZERO, "PARTNER_LEFT");
     vanishing_client_case(Duration::from_secs(5), "PARTNER_AWAY");
-}
-
-// ------------------------------------------------------ connection flood
-
-const FLOOD: usize = 5000;
-const FLOOD_THREADS: usize = 4;
-/// A connect whose SYN was dropped (the listen backlog overflowed while
-/// the reactor caught up) is retried by the kernel after 1 s, then 3 s.
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
-
-#[test]
-fn five_thousand_sockets_opened_and_dropped_at_once_leave_the_server_serving() {
-    let limit = raise_nofile();
-    assert!(limit as usize >= 2 * FLOOD + 200, "open-files limit {limit} is too low for this test");
-    // Opening 5,000 sockets can take several seconds here (debug build, two
-    // cores, listen-backlog overflows retried by the kernel after 1 s), so
-    // the request deadline is raised lest it close the first sockets before
-    // the last are open; this test is about the flood, not the deadline.
-    let srv = start_with(|c| {
-        c.admin_token = Some(ADMIN.into());
-        c.auth_timeout_secs = Duration::from_secs(60);
-    });
-    let addr = srv.addr;
-
-    let start = Instant::now();
-    let handles: Vec<_> = (0..FLOOD_THREADS)
-        .map(|t| {
-            thread::spawn(move || {
-                let mut socks = Vec::with_capacity(FLOOD / FLOOD_THREADS);
-                for i in 0..FLOOD / FLOOD_THREADS {
-                    let mut s = TcpStream::connect_timeout(&addr, CONNECT_WAIT).expect("connect during the flood");
-                    if (i + t) % 2 == 0 {
-                        let partial: &[u8] = if i % 4 < 2 {
-                            b"POST /api/users/registerOrUpdate HTTP/1.1\r\nContent-Length: 40\r\n"
-                        } else {
-                            b"GET /ws/chat HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSoc"
-                        };
-                        s.write_all(partial).expect("partial request");
-                    }
-                    socks.push(s);
-                }
-                socks
-            })
-        })
-        .collect();
-    let socks: Vec<TcpStream> = handles.into_iter().flat_map(|h| h.join().expect("flood thread")).collect();
-    let opened_in = start.elapsed();
-    assert_eq!(socks.len(), FLOOD);
-    let (n, ok) = poll_connections(addr, Duration::from_secs(10), |n| n as usize >= FLOOD);
-    assert!(ok, "the server holds only {n} of {FLOOD} connections");
-
-    let dropped_at = Instant::now();
-    drop(socks);
-
-    assert_normal_chat(addr);
-    assert_health_ok(addr);
-    let (n, ok) = poll_connections(addr, Duration::from_secs(5), |n| n <= 4);
-    assert!(ok, "connections still counted {:?} after dropping {FLOOD}: {n}", dropped_at.elapsed());
-    eprintln!("flood: {FLOOD} opened in {opened_in:?}; back to {n} within {:?}", dropped_at.elapsed());
 }
 
 // ------------------------------------------------------------ half-open
@@ -956,44 +694,4 @@ fn half_open_http_client_gets_its_response() {
             }
         }
     }
-}
-
-// ------------------------------------------------------ pipelined flood
-
-const FLOOD_PINGS: usize = 5000;
-
-#[test]
-fn pipelining_a_flood_of_ws_messages_is_answered_in_order_without_loss() {
-    let srv = start_with(|_| {});
-    let addr = srv.addr;
-    let user = register(addr, json!({}));
-    let mut c = Raw::connect(addr);
-    c.auth(&user);
-    let mut all = Vec::new();
-    for i in 0..FLOOD_PINGS {
-        all.extend(text_frame(&json!({"type":"PING","id": i.to_string(),"payload":{}})));
-    }
-    // One write of every frame, from another thread while this one reads:
-    // the replies (~330 KB) exceed what the kernel buffers for a client
-    // that does not read, and the server rightly bounds unsent output.
-    let mut w = c.s.try_clone().expect("clone socket");
-    let start = Instant::now();
-    let writer = thread::spawn(move || w.write_all(&all).map(|_| all.len()));
-    c.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    for i in 0..FLOOD_PINGS {
-        let v = c.json();
-        assert_eq!(v["type"], "PONG", "reply {i}: {v}");
-        assert_eq!(v["id"], i.to_string(), "reply {i} out of order: {v}");
-    }
-    let took = start.elapsed();
-    let sent = writer.join().expect("writer").expect("the whole flood was written");
-    // And nothing more.
-    assert!(c.buf.is_empty(), "bytes after the last PONG: {:?}", c.buf);
-    c.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let mut extra = [0u8; 256];
-    match c.s.read(&mut extra) {
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("expected silence after the last PONG, got {other:?}"),
-    }
-    eprintln!("{FLOOD_PINGS} PINGs ({sent} bytes) answered in order in {took:?}");
 }

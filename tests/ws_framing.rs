@@ -2,206 +2,20 @@
 //! handshake, close codes for bad frames, fragmentation, control frames,
 //! heartbeats and the output bound.
 //!
-//! Most tests drive a raw TCP socket with a tiny masked-frame encoder so
-//! they can send what a well-behaved client library never would.
+//! Most tests drive the raw client (`common::raw`) so they can send what a
+//! well-behaved client library never would.
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::*;
-use serde_json::{Value, json};
-use tungstenite::Message;
-
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-const MASK: [u8; 4] = [0xa1, 0x5e, 0x07, 0xc3];
-
 use common::opcode::*;
-
-fn frame_bytes(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    common::client_frame(first, payload, mask)
-}
-
-/// A masked client frame.
-fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame_bytes(if fin { 0x80 } else { 0 } | opcode, payload, Some(MASK))
-}
-
-fn upgrade_request(addr: SocketAddr, extra: &str) -> String {
-    format!(
-        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    )
-}
-
-/// One frame as the server sent it.
-#[derive(Debug)]
-struct Frame {
-    fin: bool,
-    opcode: u8,
-    payload: Vec<u8>,
-}
-
-impl Frame {
-    fn json(&self) -> Value {
-        assert_eq!(self.opcode, TEXT, "expected a text frame, got {self:?}");
-        serde_json::from_slice(&self.payload).expect("JSON text frame")
-    }
-
-    fn close_code(&self) -> u16 {
-        assert_eq!(self.opcode, CLOSE, "expected a close frame, got {self:?}");
-        assert!(self.payload.len() >= 2, "close frame without a code");
-        u16::from_be_bytes([self.payload[0], self.payload[1]])
-    }
-}
-
-/// A WebSocket client on a raw socket: sends whatever bytes it is told,
-/// never answers pings on its own.
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    /// Connects and upgrades, sending the request in one write.
-    #[track_caller]
-    fn connect(addr: SocketAddr) -> Raw {
-        Raw::upgrade(TcpStream::connect(addr).expect("connect"), addr, false)
-    }
-
-    #[track_caller]
-    fn upgrade(s: TcpStream, addr: SocketAddr, byte_by_byte: bool) -> Raw {
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let mut raw = Raw { s, buf: Vec::new() };
-        let req = upgrade_request(addr, "");
-        if byte_by_byte {
-            for b in req.bytes() {
-                raw.s.write_all(&[b]).unwrap();
-            }
-        } else {
-            raw.s.write_all(req.as_bytes()).unwrap();
-        }
-        raw.expect_101();
-        raw
-    }
-
-    #[track_caller]
-    fn expect_101(&mut self) {
-        let end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
-        self.buf.drain(..end);
-        assert!(head.starts_with("HTTP/1.1 101 "), "expected 101, got {head:?}");
-        let accept = head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case("sec-websocket-accept").then(|| v.trim().to_string())
-        });
-        assert_eq!(accept.as_deref(), Some(ACCEPT), "{head}");
-    }
-
-    #[track_caller]
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 16 * 1024];
-        match self.s.read(&mut chunk) {
-            Ok(0) => panic!("connection closed; unparsed bytes {:?}", self.buf),
-            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            Err(e) => panic!("read failed: {e}; unparsed bytes {:?}", self.buf),
-        }
-    }
-
-    /// Sends bytes; errors are ignored (the server may already have
-    /// closed on an earlier frame, which the test checks by reading).
-    fn send(&mut self, bytes: &[u8]) {
-        let _ = self.s.write_all(bytes);
-    }
-
-    fn send_json(&mut self, v: Value) {
-        self.send(&masked(true, TEXT, v.to_string().as_bytes()));
-    }
-
-    /// The next server frame.
-    #[track_caller]
-    fn frame(&mut self) -> Frame {
-        loop {
-            if self.buf.len() >= 2 {
-                let b0 = self.buf[0];
-                let b1 = self.buf[1];
-                assert_eq!(b1 & 0x80, 0, "server frames must not be masked");
-                assert_eq!(b0 & 0x70, 0, "server frames carry no RSV bits");
-                let (len, head) = match b1 & 0x7f {
-                    126 if self.buf.len() >= 4 => {
-                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-                    }
-                    127 if self.buf.len() >= 10 => {
-                        (u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize, 10)
-                    }
-                    126 | 127 => (usize::MAX, 0),
-                    n => (n as usize, 2),
-                };
-                if head > 0 && self.buf.len() >= head + len {
-                    let payload = self.buf[head..head + len].to_vec();
-                    self.buf.drain(..head + len);
-                    return Frame { fin: b0 & 0x80 != 0, opcode: b0 & 0x0f, payload };
-                }
-            }
-            self.fill();
-        }
-    }
-
-    /// The next text message as JSON, skipping control frames.
-    #[track_caller]
-    fn json(&mut self) -> Value {
-        loop {
-            let f = self.frame();
-            match f.opcode {
-                PING | PONG => continue,
-                _ => return f.json(),
-            }
-        }
-    }
-
-    #[track_caller]
-    fn auth(&mut self, user: &User) {
-        self.send_json(json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
-        let ok = self.json();
-        assert_eq!(ok["type"], "AUTH_OK", "{ok}");
-        assert_eq!(ok["id"], "a");
-    }
-
-    /// Reads until the server's close frame; returns its code and the text
-    /// messages that came before it.
-    #[track_caller]
-    fn expect_close(&mut self) -> (u16, Vec<Value>) {
-        let mut before = Vec::new();
-        loop {
-            let f = self.frame();
-            match f.opcode {
-                CLOSE => return (f.close_code(), before),
-                TEXT => before.push(f.json()),
-                _ => {}
-            }
-        }
-    }
-
-    /// After the close frame: the server ends the TCP connection.
-    #[track_caller]
-    fn expect_eof(&mut self) {
-        assert!(self.buf.is_empty(), "bytes after the close frame: {:?}", self.buf);
-        let mut b = [0u8; 64];
-        match self.s.read(&mut b) {
-            Ok(0) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-            other => panic!("expected the connection to end, got {other:?}"),
-        }
-    }
-}
+use common::raw::{KEY, MASK, Raw, masked, upgrade_request};
+use common::*;
+use serde_json::json;
+use tungstenite::Message;
 
 #[track_caller]
 fn assert_closed_with(raw: &mut Raw, code: u16) {
@@ -241,8 +55,7 @@ fn frames_sent_with_the_upgrade_request_are_processed() {
     let auth = json!({"type":"AUTH","id":"a","payload":{"token": user.token}}).to_string();
     bytes.extend(masked(true, TEXT, auth.as_bytes()));
     s.write_all(&bytes).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut raw = Raw { s, buf: Vec::new() };
+    let mut raw = Raw::new(s);
     raw.expect_101();
     assert_eq!(raw.json()["type"], "AUTH_OK");
 }
@@ -368,7 +181,7 @@ fn unmasked_client_frame_closes_with_1002() {
     let srv = start();
     let mut raw = Raw::connect(srv.addr);
     let text = json!({"type":"PING","payload":{}}).to_string();
-    raw.send(&frame_bytes(0x80 | TEXT, text.as_bytes(), None));
+    raw.send(&client_frame(0x80 | TEXT, text.as_bytes(), None));
     let (code, before) = raw.expect_close();
     assert_eq!(code, 1002);
     assert!(before.is_empty(), "an unmasked frame must not be handled: {before:?}");
@@ -380,7 +193,7 @@ fn rsv_bits_close_with_1002() {
         let srv = start();
         let mut raw = Raw::connect(srv.addr);
         let text = json!({"type":"PING","payload":{}}).to_string();
-        raw.send(&frame_bytes(0x80 | rsv | TEXT, text.as_bytes(), Some(MASK)));
+        raw.send(&client_frame(0x80 | rsv | TEXT, text.as_bytes(), Some(MASK)));
         let (code, before) = raw.expect_close();
         assert_eq!(code, 1002, "rsv {rsv:#x}");
         assert!(before.is_empty(), "rsv {rsv:#x}: {before:?}");
@@ -511,17 +324,7 @@ fn silent_client_gets_pinged_then_session_ended_idle_and_close_4408() {
     let mut raw = Raw::connect(srv.addr);
     raw.auth(&user);
     let start = Instant::now();
-    let mut pings = 0;
-    let mut texts = Vec::new();
-    let code = loop {
-        let f = raw.frame();
-        match f.opcode {
-            PING => pings += 1,
-            TEXT => texts.push(f.json()),
-            CLOSE => break f.close_code(),
-            other => panic!("unexpected opcode {other}"),
-        }
-    };
+    let (code, pings, texts) = raw.pings_and_texts_to_close();
     let waited = start.elapsed();
     assert!(pings >= 1, "the server pings a silent client");
     assert_eq!(code, 4408);

@@ -1,9 +1,14 @@
 //! Helpers for integration tests: a server on an ephemeral port, a raw
-//! HTTP client, and a WebSocket client that speaks duet's JSON.
+//! HTTP client, and a WebSocket client that speaks duet's JSON. `raw` is a
+//! WebSocket client that can send anything; `serving` checks that a server
+//! still serves everyone after a test has been rough with it.
 //!
 //! Every wait is bounded by `WAIT` so a broken server fails a test instead
 //! of hanging it; nothing sleeps to synchronise.
 #![allow(dead_code)]
+
+pub mod raw;
+pub mod serving;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
