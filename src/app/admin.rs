@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::App;
-use super::http_api::internal;
+use super::http_api::store_failure;
 use super::matcher::QueueKey;
 use crate::net::http::{Method, Request, Response};
 use crate::store::{UserId, hash_token};
@@ -84,7 +84,7 @@ fn reports(app: &App, query: &str) -> Response {
     }
     match app.store.reports(limit) {
         Ok(list) => json(serde_json::json!({ "reports": list })),
-        Err(e) => internal(e),
+        Err(e) => store_failure(e),
     }
 }
 
@@ -119,7 +119,7 @@ fn ban(app: &App, body: &[u8]) -> Response {
     let until = super::wall_ms() + b.minutes * 60_000;
     match app.ban(user, until, &reason, "admin") {
         Ok(()) => json(serde_json::json!({ "userId": user, "until": until })),
-        Err(e) => internal(e),
+        Err(e) => store_failure(e),
     }
 }
 
@@ -129,7 +129,7 @@ fn unban(app: &App, id: &str) -> Response {
     };
     match app.store.remove_ban(user) {
         Ok(_) => Response::no_content(),
-        Err(e) => internal(e),
+        Err(e) => store_failure(e),
     }
 }
 

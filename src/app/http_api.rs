@@ -46,7 +46,7 @@ fn json(value: &impl serde::Serialize) -> Response {
 
 /// A store failure: 503 while the database is away (try again later),
 /// 404 for a user that is gone, else 500.
-pub(super) fn internal(e: StoreError) -> Response {
+pub(super) fn store_failure(e: StoreError) -> Response {
     match e {
         StoreError::Unavailable(why) => Response::error(
             503,
@@ -67,7 +67,7 @@ fn authenticate(app: &App, req: &Request) -> Result<UserRecord, Response> {
     match app.store.user_by_token(&hash_token(token)) {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(Response::error(401, "INVALID_TOKEN", "unknown token")),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(store_failure(e)),
     }
 }
 
@@ -130,7 +130,7 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
             last_seen_at: now,
         });
         if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
-            return internal(e);
+            return store_failure(e);
         }
         if let Some(session) = app.hub.lock().sessions.get_mut(&user.id) {
             session.profile = profile.clone();
@@ -154,7 +154,7 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
             UserRecord { id: UserId::random(), token_hash: hash_token(&token), profile: profile.clone() };
         let id = record.id;
         if let Err(e) = app.store.insert_user(record, Some(peer)) {
-            return internal(e);
+            return store_failure(e);
         }
         (id, token, profile)
     };
@@ -181,7 +181,7 @@ fn delete_me(app: &App, req: &Request) -> Response {
     // The token stops working first, so no new socket can take the
     // identity over while its live state is being removed.
     if let Err(e) = app.store.delete_user(user.id) {
-        return internal(e);
+        return store_failure(e);
     }
     let ctx = app.ctx();
     app.hub.lock().evict(user.id, "deleted", 1000, &ctx);
