@@ -8,8 +8,11 @@
 //! when `tests/browser/node_modules` is missing.
 
 mod common;
+mod pg;
 
 use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -57,8 +60,11 @@ fn missing() -> Option<String> {
 }
 
 /// Runs `cmd` to completion within `limit`; returns (success, output).
+/// It runs in a process group of its own, which is killed when it ends or
+/// times out: nothing it started (Chromium, a duet it spawned) outlives it.
 fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String) {
     let mut child: Child = cmd
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -90,6 +96,10 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String) {
         }
         thread::sleep(Duration::from_millis(100));
     };
+    // The group's id is the child's pid (process_group(0)); whatever is
+    // left in it is a straggler. The readers below end once it is gone.
+    // SAFETY: kill only signals the process group this function created.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
     let output: String = readers.into_iter().map(|h| h.join().unwrap_or_default()).collect();
     match status {
         Some(s) => (s.success(), output),
@@ -128,17 +138,38 @@ fn web_client_in_chromium() {
         c.admin_token = Some(ADMIN.to_string());
     });
 
+    // The rate-limit test's server: two messages at once, then one a second.
+    let limited = start_with(|c| {
+        c.chat_rate = 1.0;
+        c.chat_burst = 2;
+    });
+    // The restart test's database; None (said loudly) skips only that test.
+    let db = pg::Schema::new();
+
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     let mut node = Command::new("node");
     node.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .current_dir(&dir)
         .env("DUET_URL", format!("http://{}", srv.addr))
+        .env("DUET_LIMITED_URL", format!("http://{}", limited.addr))
         .env("DUET_SCREENSHOTS", &shots)
         .env("DUET_CHROMIUM", chromium())
         .env("DUET_ADMIN_TOKEN", ADMIN);
+    if let Some(db) = &db {
+        let port = free_port();
+        let args = [format!("--listen=127.0.0.1:{port}"), format!("--database-url={}", db.url())];
+        node.env("DUET_RESTART_BIN", env!("CARGO_BIN_EXE_duet"))
+            .env("DUET_RESTART_ARGS", serde_json::to_string(&args).expect("JSON"))
+            .env("DUET_RESTART_PORT", port.to_string());
+    }
     let started = Instant::now();
     let (ok, out) = run_bounded(node, RUN_LIMIT);
     println!("{out}");
     println!("browser tests: {:.1} s, screenshots in {}", started.elapsed().as_secs_f64(), shots.display());
     assert!(ok, "the browser tests failed (output above)");
+}
+
+/// A loopback port that was free a moment ago (the kernel picked it).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }

@@ -1,10 +1,12 @@
 // Shared pieces of the browser tests: launching Debian's Chromium, a
 // visitor that goes through the page's own forms, DOM waits, screenshots,
-// and a TCP proxy that can cut a page's connections for real.
+// a TCP proxy that can cut a page's connections for real, and the duet
+// binary as a child process (for a restart).
 //
 // Run by tests/browser.rs, which starts duet and sets DUET_URL. Every wait
 // is bounded (WAIT_MS); nothing sleeps for a fixed time.
 
+import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -164,5 +166,78 @@ export async function until(cond, what) {
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/// Waits until `url` answers 200 (a server just started), at most WAIT_MS.
+export async function healthy(url) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.status === 200) return;
+    } catch (_) {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not become healthy`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// Every duet this process started and has not seen exit: killed when node
+// exits for any reason (a failed or timed-out test, an uncaught error).
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/// Starts the duet binary (`bin`, `args`) as a child of this process and
+/// waits until `url` is healthy. Returns {child, exited, stop, log}:
+/// `exited` resolves to the exit code (or the signal's name), `stop()`
+/// sends SIGTERM and waits for the exit (SIGKILL if it takes > WAIT_MS),
+/// `log()` is the end of its stderr, for a failure message.
+export async function spawnDuet(bin, args, url) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
+  children.add(child);
+  let tail = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => { tail = (tail + d).slice(-4000); });
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? signal);
+    });
+  });
+  const duet = {
+    child,
+    exited,
+    log: () => tail,
+    async stop() {
+      if (children.has(child)) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), WAIT_MS);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+  try {
+    await Promise.race([healthy(url), exited.then((c) => { throw new Error(`duet exited (${c}) at start:\n${tail}`); })]);
+  } catch (e) {
+    await duet.stop();
+    throw e;
+  }
+  return duet;
+}
+
+/// `promise`, or a rejection naming `what` if it takes more than WAIT_MS.
+export async function within(promise, what) {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), WAIT_MS); });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
