@@ -7,7 +7,9 @@
 // marked "not confirmed" and the map is emptied. Any close reconnects, except
 // when `state.stopped` is set, the identity is gone, or the close is 4409
 // (superseded) or 4403 (banned). Attempt n waits a random time between half
-// and all of min(10 s, 0.5 s × 2ⁿ); AUTH_OK resets n.
+// and all of min(10 s, 0.5 s × 2ⁿ); AUTH_OK resets n. The notice gives the
+// reason of the close that started the series (1001: the server is
+// restarting), not "connection lost" for each refused attempt after it.
 
 import { state, liveRoom } from './state.js';
 import { setPartnerTyping } from './composer.js';
@@ -23,6 +25,7 @@ const BACKOFF_MAX_MS = 10000;
 // Close codes after which reconnecting by ourselves would be wrong.
 const CLOSE_SUPERSEDED = 4409;
 const CLOSE_BANNED = 4403;
+const RESTARTING = 'The server is restarting.';
 
 export function connect() {
   if (state.stopped || !state.identity) return;
@@ -72,7 +75,11 @@ function onClose(ws, code) {
   if (state.stopped || !state.identity) return;
   if (code === CLOSE_SUPERSEDED) return showSuperseded();
   if (code === CLOSE_BANNED) return showBanned();
-  scheduleReconnect(code === 1001 ? 'The server is restarting.' : 'Connection lost.');
+  // A reconnect that fails (attempt > 0: no AUTH_OK since) keeps the
+  // reason of the close that started the series: a server that is
+  // restarting refuses connections for a while, and that is not news.
+  const kept = state.retry.attempt > 0 ? state.retry.why : '';
+  scheduleReconnect(code === 1001 ? RESTARTING : kept || 'Connection lost.');
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random, so a
@@ -81,6 +88,7 @@ function scheduleReconnect(why) {
   const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.retry.attempt);
   const delay = cap / 2 + Math.random() * (cap / 2);
   state.retry.attempt += 1;
+  state.retry.why = why;
   state.retry.timer = setTimeout(connect, delay);
   setConn('reconnecting', 'reconnecting…');
   notify(`${why} Reconnecting in ${seconds(delay)}…`, 'warn', { label: 'Reconnect now', run: connect });

@@ -17,7 +17,7 @@ export const state = {
   authed: false,
   stopped: null, // why we must not reconnect: superseded | banned | deleted | elsewhere
   tabOnly: false, // this tab has its own identity (sessionStorage)
-  retry: { attempt: 0, timer: 0 },
+  retry: { attempt: 0, timer: 0, why: '' }, // why: the notice's reason for this series
   nextId: 1,
   requests: new Map(), // envelope id -> {type, el?}
   queue: null, // {since, mood, mode, interests, waiting}

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  hasText, launch, online, phase, register, shot, spawnDuet, uniqueTag, visitor, within,
+  hasText, launch, online, phase, register, shot, spawnDuet, uniqueTag, until, visitor, within,
 } from './helpers.mjs';
 
 const BIN = process.env.DUET_RESTART_BIN;
@@ -39,12 +39,23 @@ async function identity(page) {
   return page.evaluate(() => JSON.parse(localStorage.getItem('duet.identity')));
 }
 
+/// The WebSockets a page opens, and how many of them have closed.
+function sockets(page) {
+  const seen = { opened: 0, closed: 0 };
+  page.on('websocket', (ws) => {
+    seen.opened += 1;
+    ws.on('close', () => { seen.closed += 1; });
+  });
+  return seen;
+}
+
 test('on SIGTERM the pages say the server is restarting, and come back as the same users when it is up again',
   { skip: !BIN && 'no database for the restart test (tests/browser.rs said why)', timeout: 120_000 }, async () => {
     let duet = await start();
     try {
       const eve = await visitor(browser, { baseUrl: URL });
       const fay = await visitor(browser, { baseUrl: URL });
+      const eveSockets = sockets(eve);
       await register(eve, { nickname: 'Eve', mood: 'chill' });
       await register(fay, { nickname: 'Fay', interests: [uniqueTag('restart')] });
       await fay.click('#find');
@@ -56,12 +67,18 @@ test('on SIGTERM the pages say the server is restarting, and come back as the sa
       for (const page of [eve, fay]) {
         await page.waitForSelector('body[data-conn="reconnecting"]');
         await hasText(page, '#notice-text', 'The server is restarting');
-        if (page === eve) await shot(eve, 'server-restarting');
       }
       // Fay's search was cancelled (MATCH_CANCELLED shutdown): she is in the lobby.
       await phase(fay, 'lobby');
       const code = await within(duet.exited, 'duet exiting after SIGTERM');
       assert.equal(code, 0, `duet exits 0 on SIGTERM:\n${duet.log()}`);
+
+      // A reconnect while it is down fails; the page still says why it is waiting.
+      const before = eveSockets.opened;
+      await until(() => eveSockets.opened > before && eveSockets.closed >= eveSockets.opened, 'a failed reconnect');
+      await hasText(eve, '#notice-text', 'The server is restarting');
+      assert.equal(await eve.getAttribute('body', 'data-conn'), 'reconnecting');
+      await shot(eve, 'server-restarting');
 
       duet = await start();
       for (const [page, id, nickname] of [[eve, eveId, 'Eve'], [fay, fayId, 'Fay']]) {
