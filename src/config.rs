@@ -79,8 +79,8 @@ pub struct Config {
     /// Most rematch-cooldown pairs remembered; past it the oldest ends early.
     #[arg(long, env = "DUET_MAX_COOLDOWN_PAIRS", default_value_t = 1_000_000)]
     pub max_cooldown_pairs: usize,
-    /// Most identities the in-memory store keeps; past it the one least
-    /// recently used is forgotten (its token stops working). Ignored with
+    /// Most identities the in-memory store keeps; past it one not used
+    /// recently is forgotten (its token stops working). Ignored with
     /// --database-url, where every identity is kept.
     #[arg(long, env = "DUET_MAX_IDENTITIES", default_value_t = 1_000_000)]
     pub max_identities: usize,

@@ -176,14 +176,14 @@ impl Server {
 
     /// Blocks until the reactor stops, then flushes the store.
     pub fn join(mut self) {
-        if let Some(h) = self.reactor.take() {
-            let _ = h.join();
-        }
-        self.flush();
+        self.wait_and_flush();
     }
 
-    /// Writes out what the store has queued (rooms ended by the drain too).
-    fn flush(&self) {
+    /// Waits for the reactor (once), then writes out what the store has
+    /// queued, the rooms the drain ended included.
+    fn wait_and_flush(&mut self) {
+        let Some(h) = self.reactor.take() else { return };
+        let _ = h.join();
         if let Err(e) = self.app.store.flush(FLUSH_WITHIN) {
             log::error!("store: not everything was written before exit: {e}");
         }
@@ -198,10 +198,7 @@ impl Server {
     fn stop_now(&mut self) {
         self.state.stopping.store(true, Ordering::Release);
         let _ = self.waker.wake();
-        if let Some(h) = self.reactor.take() {
-            let _ = h.join();
-            self.flush();
-        }
+        self.wait_and_flush();
     }
 }
 

@@ -157,14 +157,10 @@ impl PgStore {
         if let Some(why) = self.shared.degraded() {
             return Err(StoreError::Unavailable(why));
         }
-        let mut conn = self.pool.get().map_err(|e| {
-            let why = format!("database unreachable: {e}");
-            self.shared.degrade(why.clone());
-            StoreError::Unavailable(why)
-        })?;
+        let mut conn = self.pool.get().map_err(|e| StoreError::Unavailable(self.shared.unreachable(&e)))?;
         f(&mut conn).map_err(|e| {
             if is_transient(&e) {
-                self.shared.degrade(format!("database unreachable: {e}"));
+                self.shared.unreachable(&e);
             }
             StoreError::Unavailable(e.to_string())
         })

@@ -102,13 +102,17 @@ impl Shared {
         self.degraded.lock().clone()
     }
 
-    pub fn degrade(&self, why: String) {
+    /// Marks the database unreachable because of `e`; returns the reason
+    /// health shows.
+    pub fn unreachable(&self, e: &dyn std::fmt::Display) -> String {
+        let why = format!("database unreachable: {e}");
         let mut d = self.degraded.lock();
         if d.is_none() {
             warn!("database: degraded: {why}");
         }
-        *d = Some(why);
+        *d = Some(why.clone());
         self.degraded_gauge.set(1);
+        why
     }
 
     fn recover(&self) {
@@ -384,8 +388,7 @@ impl Persister {
                     return;
                 }
                 Err(e) if is_transient(&e) => {
-                    self.conn = None;
-                    self.shared.degrade(format!("database unreachable: {e}"));
+                    self.lost(&e);
                     thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
@@ -478,8 +481,7 @@ impl Persister {
             }
             Err(e) => {
                 if is_transient(&e) {
-                    self.conn = None;
-                    self.shared.degrade(format!("database unreachable: {e}"));
+                    self.lost(&e);
                 }
                 Err(format!("cannot erase the user: {e}"))
             }
@@ -491,10 +493,14 @@ impl Persister {
         let ok = self.connection().and_then(|(c, _)| c.simple_query("SELECT 1").map(|_| ()));
         match ok {
             Ok(()) => self.shared.recover(),
-            Err(e) => {
-                self.conn = None;
-                self.shared.degrade(format!("database unreachable: {e}"));
-            }
+            Err(e) => self.lost(&e),
         }
+    }
+
+    /// The connection failed: drop it (the next use reconnects) and mark
+    /// the store degraded until a write or probe succeeds.
+    fn lost(&mut self, e: &postgres::Error) {
+        self.conn = None;
+        self.shared.unreachable(e);
     }
 }
