@@ -82,7 +82,7 @@ pub struct Config {
     /// Most identities the in-memory store keeps; past it one not used
     /// recently is forgotten (its token stops working). Ignored with
     /// --database-url, where every identity is kept.
-    #[arg(long, env = "DUET_MAX_IDENTITIES", default_value_t = 1_000_000)]
+    #[arg(long, env = "DUET_MAX_IDENTITIES", default_value_t = crate::store::memory::DEFAULT_MAX_USERS)]
     pub max_identities: usize,
     /// How long a dropped user's room waits for a reconnect, seconds; 0 = end at once.
     #[arg(long, env = "DUET_RESUME_GRACE_SECS", default_value = "15", value_parser = parse_secs)]

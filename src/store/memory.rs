@@ -9,8 +9,8 @@
 //! an approximation of least-recently-used: one queue entry per identity,
 //! a touch is one atomic store (lookups keep taking only the read lock),
 //! and an entry is forgotten when it reaches the front unused since it
-//! last did. A new identity starts as used, so it survives a full pass. Reports are
-//! bounded by `MAX_REPORTS`. Profiles are `Arc`s shared with the hub, so
+//! last did. A new identity starts as used, so it survives a full pass.
+//! Reports are bounded by `MAX_REPORTS`. Profiles are `Arc`s shared with the hub, so
 //! an online user's profile exists once in memory.
 
 use std::collections::{HashMap, HashSet, VecDeque};
