@@ -78,6 +78,11 @@ impl MemoryStore {
         }
     }
 
+    /// Identities held now.
+    pub fn user_count(&self) -> usize {
+        self.maps.read().users.len()
+    }
+
     fn tick(&self) -> u64 {
         self.clock.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -158,10 +163,6 @@ impl Store for MemoryStore {
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.maps.read().users.get(&id).map(|e| e.record.clone()))
-    }
-
-    fn user_count(&self) -> usize {
-        self.maps.read().users.len()
     }
 
     fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {

@@ -230,7 +230,6 @@ pub trait Store: Send + Sync {
     fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError>;
     fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError>;
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
-    fn user_count(&self) -> usize;
     /// Erases the user: identity, token, ban, and the text of their reports.
     fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
 

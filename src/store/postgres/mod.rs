@@ -242,11 +242,6 @@ impl Store for PgStore {
         self.one_user("id = $1", &uuid(id))
     }
 
-    fn user_count(&self) -> usize {
-        self.db(|c| c.query_one("SELECT count(*) FROM users", &[]).map(|r| r.get::<_, i64>(0) as usize))
-            .unwrap_or_else(|_| self.cache.user_count())
-    }
-
     fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         let existed = self.writer.delete(id, QUEUE_WAIT)?;
         let _ = self.cache.delete_user(id);
