@@ -154,9 +154,7 @@ impl PgStore {
 
     /// Runs `f` on a pooled connection; fails at once while degraded.
     fn db<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T, StoreError> {
-        if let Some(why) = self.shared.degraded() {
-            return Err(StoreError::Unavailable(why));
-        }
+        self.shared.usable()?;
         let mut conn = self.pool.get().map_err(|e| StoreError::Unavailable(self.shared.unreachable(&e)))?;
         f(&mut conn).map_err(|e| {
             if is_transient(&e) {

@@ -22,6 +22,7 @@
 //!   counted in `duet_store_writes_failed` and skipped, so one bad row
 //!   cannot stop the queue.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,6 +103,14 @@ impl Shared {
         self.degraded.lock().clone()
     }
 
+    /// `Unavailable` with the reason while degraded: callers fail at once.
+    pub fn usable(&self) -> Result<(), StoreError> {
+        match self.degraded() {
+            Some(why) => Err(StoreError::Unavailable(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Marks the database unreachable because of `e`; returns the reason
     /// health shows.
     pub fn unreachable(&self, e: &dyn std::fmt::Display) -> String {
@@ -157,36 +166,24 @@ impl Writer {
         }
     }
 
-    /// Waits (at most `within`) until everything queued so far is written;
-    /// fails at once while degraded, so no worker sits out the outage.
+    /// Waits (at most `within`) until everything queued so far is written.
     pub fn barrier(&self, within: Duration) -> Result<(), StoreError> {
-        self.fail_fast()?;
-        let (reply, done) = bounded(1);
-        self.control(Job::Barrier(reply), within)?;
-        done.recv_timeout(within).map_err(|_| self.unavailable("writes are not going through"))
+        self.ask(Job::Barrier, within)
     }
 
     /// Erases `user` after everything queued so far, waiting at most `within`.
     pub fn delete(&self, user: UserId, within: Duration) -> Result<bool, StoreError> {
-        self.fail_fast()?;
-        let (reply, done) = bounded(1);
-        self.control(Job::Delete(user, reply), within)?;
-        match done.recv_timeout(within) {
-            Ok(result) => result.map_err(StoreError::Unavailable),
-            Err(_) => Err(self.unavailable("writes are not going through")),
-        }
+        self.ask(|reply| Job::Delete(user, reply), within)?.map_err(StoreError::Unavailable)
     }
 
-    /// Control jobs are never dropped for a full queue: they wait for room.
-    fn control(&self, job: Job, within: Duration) -> Result<(), StoreError> {
-        self.tx.send_timeout(job, within).map_err(|_| self.unavailable("write-behind queue full"))
-    }
-
-    fn fail_fast(&self) -> Result<(), StoreError> {
-        match self.shared.degraded() {
-            Some(why) => Err(StoreError::Unavailable(why)),
-            None => Ok(()),
-        }
+    /// Queues a control job and waits for its answer. Fails at once while
+    /// degraded, so no worker sits out the outage; a control job is never
+    /// dropped for a full queue, it waits (up to `within`) for room.
+    fn ask<T>(&self, job: impl FnOnce(Sender<T>) -> Job, within: Duration) -> Result<T, StoreError> {
+        self.shared.usable()?;
+        let (reply, answer) = bounded(1);
+        self.tx.send_timeout(job(reply), within).map_err(|_| self.unavailable("write-behind queue full"))?;
+        answer.recv_timeout(within).map_err(|_| self.unavailable("writes are not going through"))
     }
 
     fn unavailable(&self, what: &str) -> StoreError {
@@ -237,12 +234,13 @@ impl Batch {
 
     fn add(&mut self, job: Job) {
         match job {
-            Job::Event(Event::Room(row)) => {
-                let slot = self.rooms.entry(row.id).or_insert_with(|| row.clone());
-                if row.ended.is_some() {
-                    slot.ended = row.ended;
+            Job::Event(Event::Room(row)) => match self.rooms.entry(row.id) {
+                Entry::Vacant(slot) => {
+                    slot.insert(row);
                 }
-            }
+                Entry::Occupied(mut slot) if row.ended.is_some() => slot.get_mut().ended = row.ended,
+                Entry::Occupied(_) => {}
+            },
             Job::Event(Event::Message(m)) => self.messages.push(m),
             Job::Event(Event::Seen { user, at }) => {
                 let t = self.seen.entry(user).or_insert(at);
