@@ -11,7 +11,6 @@ mod common;
 mod pg;
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -111,7 +110,7 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> (bool, String) {
 fn web_client_in_chromium() {
     if let Some(gaps) = missing() {
         let msg = format!("browser tests need {gaps}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if common::in_ci() {
             panic!("{msg}: CI=true, so they must run (.ci/run installs them)");
         }
         // Straight to the stderr descriptor: libtest hides `eprintln!` of
@@ -156,7 +155,7 @@ fn web_client_in_chromium() {
         .env("DUET_CHROMIUM", chromium())
         .env("DUET_ADMIN_TOKEN", ADMIN);
     if let Some(db) = &db {
-        let port = free_port();
+        let port = common::free_port();
         let args = [format!("--listen=127.0.0.1:{port}"), format!("--database-url={}", db.url())];
         node.env("DUET_RESTART_BIN", env!("CARGO_BIN_EXE_duet"))
             .env("DUET_RESTART_ARGS", serde_json::to_string(&args).expect("JSON"))
@@ -167,9 +166,4 @@ fn web_client_in_chromium() {
     println!("{out}");
     println!("browser tests: {:.1} s, screenshots in {}", started.elapsed().as_secs_f64(), shots.display());
     assert!(ok, "the browser tests failed (output above)");
-}
-
-/// A loopback port that was free a moment ago (the kernel picked it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }

@@ -313,3 +313,15 @@ pub fn own(e: duet::net::frame::WsEvent<'_>) -> Ev {
         WsEvent::Close(c) => Ev::Close(c),
     }
 }
+
+/// Whether this runs under CI (`CI=true`), where tests that need a tool
+/// or a service must fail instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A loopback port nothing listens on now (the kernel picks it), for a
+/// server that must be started again on the same port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
+}

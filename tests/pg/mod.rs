@@ -7,7 +7,6 @@
 //! it fails: CI must not pass by skipping.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,14 +14,12 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 
+use crate::common::{free_port, in_ci};
+
 pub const DEFAULT_URL: &str = "postgresql://postgres@127.0.0.1:5432/test";
 
 fn base_url() -> String {
     std::env::var("DUET_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Skips (by hand) or fails (in CI) a test that needs what is missing.
@@ -201,9 +198,4 @@ fn chown_to_postgres(dir: &Path) {
         let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir).status();
         assert!(ok.is_ok_and(|s| s.success()), "chown {}", dir.display());
     }
-}
-
-/// A loopback port nothing listens on now (the kernel picks it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }
