@@ -91,7 +91,7 @@ impl MemoryStore {
         entry.used.store(self.tick(), Ordering::Relaxed);
     }
 
-    /// Forgets least recently used identities until within the bound.
+    /// Forgets identities not used since their last pass until within the bound.
     fn evict(&self, m: &mut Maps) {
         while m.users.len() > self.max_users {
             let Some((id, queued)) = m.lru.pop_front() else { return };

@@ -5,7 +5,7 @@
 //! - Registration, profile updates, bans and admin reads run on the calling
 //!   worker through an r2d2 pool (`--database-pool-size` connections).
 //! - Token checks go to a bounded in-process cache first (a `MemoryStore`
-//!   of at most `--token-cache` identities, least recently used forgotten);
+//!   of at most `--token-cache` identities, CLOCK eviction);
 //!   a miss reads the database and fills the cache.
 //! - Bans in force are loaded at start and written through, so `AUTH`
 //!   never waits on the database for them.
