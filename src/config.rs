@@ -9,7 +9,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::net::addr::Cidr;
 
 /// The `duet` command line.
 #[derive(Debug, Clone, Parser)]
@@ -121,15 +124,37 @@ pub struct Config {
     /// Blocklist file, one word or phrase a line (# comments).
     #[arg(long, env = "DUET_BLOCKLIST")]
     pub blocklist: Option<std::path::PathBuf>,
-    /// Persist chat text (otherwise only metadata).
-    #[arg(long, env = "DUET_STORE_MESSAGES")]
+    /// Persist chat text (otherwise only metadata). From the environment:
+    /// 1/0, true/false, yes/no, on/off.
+    #[arg(long, env = "DUET_STORE_MESSAGES", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub store_messages: bool,
     /// Reports from distinct users within 24 h that ban a user for 24 h; 0 = off.
     #[arg(long, env = "DUET_AUTO_BAN_REPORTS", default_value_t = 3)]
     pub auto_ban_reports: u32,
-    /// Test-only: /ws/chat echoes every frame without auth (for the Autobahn
-    /// conformance suite). Refused unless bound to a loopback address.
-    #[arg(long, env = "DUET_ECHO")]
+    /// A report counts toward the auto-ban only when the reporter's
+    /// identity is at least this old, seconds.
+    #[arg(long, env = "DUET_AUTO_BAN_MIN_AGE_SECS", default_value = "600", value_parser = parse_secs)]
+    pub auto_ban_min_age_secs: Duration,
+    /// Open sockets per client address at most (an IPv6 address counts as
+    /// its /64); past it a new socket gets HTTP 429 and is closed. 0 = no cap.
+    #[arg(long, env = "DUET_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Comma list of proxy addresses or CIDRs: only for a request whose TCP
+    /// peer is one of them is the client address taken from the last
+    /// X-Forwarded-For entry.
+    #[arg(long, env = "DUET_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Longest life of an HTTP keep-alive connection, seconds.
+    #[arg(long, env = "DUET_HTTP_KEEPALIVE_SECS", default_value = "120", value_parser = parse_secs)]
+    pub http_keepalive_secs: Duration,
+    /// Test-only (a build with the cargo feature `echo`): /ws/chat echoes
+    /// every frame without auth, for the Autobahn conformance suite.
+    /// Refused unless bound to a loopback address.
+    #[cfg_attr(
+        feature = "echo",
+        arg(long, env = "DUET_ECHO", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())
+    )]
+    #[cfg_attr(not(feature = "echo"), arg(skip))]
     pub echo: bool,
     /// Whether the reactor handles SIGINT/SIGTERM (set by the binary).
     #[arg(skip)]

@@ -100,16 +100,46 @@ pub fn raise_fd_limit() -> usize {
     }
 }
 
+/// `--echo` exists only in a build with the cargo feature `echo`, and even
+/// there binds only loopback: it is an unauthenticated echo server.
+fn check_echo(cfg: &Config) -> io::Result<()> {
+    let refuse = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    if !cfg!(feature = "echo") {
+        if cfg.echo {
+            return refuse("echo mode needs a build with the cargo feature `echo`".into());
+        }
+        // The flag does not exist in this build; its variable must not be
+        // silently ignored either.
+        if std::env::var_os("DUET_ECHO").is_some() {
+            return refuse("DUET_ECHO is set, but this build has no echo mode (cargo feature `echo`)".into());
+        }
+        return Ok(());
+    }
+    if cfg.echo {
+        if !cfg.listen.ip().is_loopback() {
+            return refuse(format!(
+                "--echo is a test mode and only binds loopback addresses, not {}",
+                cfg.listen
+            ));
+        }
+        log::warn!("ECHO MODE: /ws/chat echoes every frame to anyone, without authentication (test only)");
+    }
+    Ok(())
+}
+
 impl Server {
     pub fn start(cfg: Config) -> io::Result<Server> {
-        if cfg.echo && !cfg.listen.ip().is_loopback() {
-            let msg = format!("--echo is a test mode and only binds loopback addresses, not {}", cfg.listen);
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
-        }
-        let fds = raise_fd_limit();
-        let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
         let metrics = Arc::new(Metrics::default());
         let store = open_store(&cfg, &metrics)?;
+        Server::start_with_store(cfg, store, metrics)
+    }
+
+    /// Starts with a store the caller built (tests wrap one to inject
+    /// faults); `metrics` must be the registry the store reports to.
+    pub fn start_with_store(cfg: Config, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> io::Result<Server> {
+        check_echo(&cfg)?;
+        let fds = raise_fd_limit();
+        let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let listener = mio::net::TcpListener::bind(cfg.listen)?;

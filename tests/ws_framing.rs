@@ -485,6 +485,7 @@ fn socket_that_never_reads_is_closed_with_1008_while_its_partner_keeps_working()
     assert!(chats < sent, "the server buffered everything ({chats} messages) instead of closing");
 }
 
+#[cfg(feature = "echo")]
 #[test]
 fn echo_mode_refuses_a_non_loopback_address() {
     let mut cfg = duet::Config::for_tests();
@@ -494,6 +495,18 @@ fn echo_mode_refuses_a_non_loopback_address() {
     assert!(err.to_string().contains("loopback"), "{err}");
 }
 
+/// Row 9 of the hardening issue: a default build has no echo mode at all,
+/// not even through the library (it used to start one on loopback).
+#[cfg(not(feature = "echo"))]
+#[test]
+fn a_build_without_the_echo_feature_refuses_echo_mode() {
+    let mut cfg = duet::Config::for_tests();
+    cfg.echo = true;
+    let err = duet::Server::start(cfg).err().expect("a default build must refuse echo mode");
+    assert!(err.to_string().contains("feature `echo`"), "{err}");
+}
+
+#[cfg(feature = "echo")]
 #[test]
 fn echo_mode_echoes_text_and_binary_without_auth() {
     let srv = start_with(|c| c.echo = true);

@@ -1,6 +1,7 @@
 //! Sockets: the reactor and everything it needs to speak HTTP/1.1 and
 //! WebSocket on one port. Nothing here knows what a chat is.
 
+pub mod addr;
 pub mod conn;
 mod drain;
 pub mod frame;

@@ -9,9 +9,10 @@ out=${1:-target/autobahn}
 runner=../shared/tools/autobahn/run.sh
 [ -x "$runner" ] || [ -f "$runner" ] || { echo "autobahn: $runner not found" >&2; exit 2; }
 
-cargo build --release -q
+# A separate target directory: the echo build never replaces target/release/duet.
+cargo build --release -q --features echo --target-dir target/echo
 log=$(mktemp)
-RUST_LOG=info ./target/release/duet --echo --listen 127.0.0.1:0 2>"$log" &
+RUST_LOG=info ./target/echo/release/duet --echo --listen 127.0.0.1:0 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 addr=""
