@@ -47,7 +47,7 @@ fn worker_path(c: &mut Criterion) {
     let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
     let room = {
         let ctx = app.ctx();
-        let mut hub = app.hub.lock();
+        let mut hub = app.hub();
         for (conn, user) in [(a, UserId(1)), (b, UserId(2))] {
             hub.attach(conn, user, profile(), 0);
             let req = QueueRequest { mood: Mood::Chill, random_mode: false, interests: Box::new([]) };
@@ -59,9 +59,11 @@ fn worker_path(c: &mut Criterion) {
     let text =
         json!({"type":"CHAT","id":"1","payload":{"roomId": room,"text":"hello there, how is your evening?"}})
             .to_string();
+    let mut sockets = duet::app::sockets::Sockets::default();
+    sockets.open(a, duet::net::addr::ClientAddr::default());
     c.bench_function("relay/worker_path", |bench| {
         bench.iter(|| {
-            app.handle(Command::Text { conn: a, text: text.as_str().into() });
+            app.handle(Command::Text { conn: a, text: text.as_str().into() }, &mut sockets);
             black_box(inbox.rx.try_recv().expect("push"));
             black_box(inbox.rx.try_recv().expect("ack"));
         })

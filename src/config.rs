@@ -177,8 +177,9 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 impl Config {
     /// What tests start from: contract defaults on an ephemeral loopback
-    /// port, except the rate limits, which are generous so that a test is
-    /// about what it tests; rate-limit tests set their own.
+    /// port, except the rate limits and the per-address connection cap
+    /// (every test client is 127.0.0.1), which are generous so that a test
+    /// is about what it tests; tests of those limits set their own.
     pub fn for_tests() -> Config {
         let mut c = Config::parse_from(["duet"]);
         c.listen = "127.0.0.1:0".parse().expect("literal address");
@@ -188,6 +189,7 @@ impl Config {
         c.queue_rate = 1e6;
         c.queue_burst = 1_000_000;
         c.register_per_minute = 1_000_000;
+        c.max_connections_per_ip = 0;
         c
     }
 

@@ -15,6 +15,8 @@ use prometheus_client::registry::Registry;
 
 /// Label set of `duet_queue_size`.
 pub type MoodLabel = Vec<(&'static str, &'static str)>;
+/// Label set of `duet_ws_closes_total`: the close code.
+pub type CodeLabel = Vec<(&'static str, u16)>;
 
 pub struct Metrics {
     /// Open TCP connections (HTTP and WebSocket); the reactor keeps it.
@@ -27,6 +29,8 @@ pub struct Metrics {
     pub messages: Counter,
     /// Commands that panicked (answered INTERNAL).
     pub panics: Counter,
+    /// Inconsistencies fixed in the hub after a panic inside a transition.
+    pub hub_repairs: Counter,
     /// Rematch cooldowns ended early by `--max-cooldown-pairs`.
     pub cooldowns_cut: Counter,
     /// Identities the memory store forgot to stay within `--max-identities`.
@@ -49,6 +53,12 @@ pub struct Metrics {
     pub queue_size: Family<MoodLabel, Gauge>,
     /// Time from `JOIN_QUEUE` to `MATCH_FOUND`, per matched user.
     pub match_wait: Histogram,
+    /// Sockets refused by `--max-connections-per-ip` (answered 429).
+    pub refused_over_cap: Counter,
+    /// WebSockets the server closed on a client, by close code (protocol
+    /// violations, slow readers, rate limits, idle): the log shows only a
+    /// few a minute, this counts them all.
+    pub ws_closes: Family<CodeLabel, Counter>,
     registry: Registry,
 }
 
@@ -72,6 +82,7 @@ impl Metrics {
             rooms_created: Counter::default(),
             messages: Counter::default(),
             panics: Counter::default(),
+            hub_repairs: Counter::default(),
             cooldowns_cut: Counter::default(),
             identities_evicted: Counter::default(),
             store_backlog: Gauge::default(),
@@ -84,6 +95,8 @@ impl Metrics {
             queue_size: Family::default(),
             // 50 ms .. ~105 s: a wait is bounded by match-timeout-secs.
             match_wait: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            refused_over_cap: Counter::default(),
+            ws_closes: Family::default(),
             registry: Registry::default(),
         };
         let mut r = Registry::default();
@@ -95,6 +108,7 @@ impl Metrics {
         r.register("duet_rooms_created", "Rooms created", m.rooms_created.clone());
         r.register("duet_messages", "Chat messages relayed", m.messages.clone());
         r.register("duet_command_panics", "Commands that panicked", m.panics.clone());
+        r.register("duet_hub_repairs", "Hub inconsistencies fixed after a panic", m.hub_repairs.clone());
         r.register(
             "duet_cooldowns_cut",
             "Rematch cooldowns ended early by --max-cooldown-pairs",
@@ -119,6 +133,16 @@ impl Metrics {
         r.register("duet_store_batches", "Write-behind batches written", m.store_batches.clone());
         r.register("duet_store_degraded", "1 while the database is unreachable", m.store_degraded.clone());
         r.register("duet_match_wait_seconds", "Time from JOIN_QUEUE to MATCH_FOUND", m.match_wait.clone());
+        r.register(
+            "duet_connections_refused_per_ip",
+            "Sockets refused by --max-connections-per-ip (HTTP 429)",
+            m.refused_over_cap.clone(),
+        );
+        r.register(
+            "duet_ws_closes",
+            "WebSockets closed by the server on a client, by code",
+            m.ws_closes.clone(),
+        );
         Metrics { registry: r, ..m }
     }
 

@@ -14,6 +14,7 @@ use crate::app::blocklist::Blocklist;
 use crate::app::{App, outbox, worker};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::net::addr::TrustedProxies;
 use crate::net::reactor::{NetConfig, Reactor, WAKER};
 use crate::net::timer::Clock;
 use crate::store::Store;
@@ -181,6 +182,9 @@ impl Server {
             echo: cfg.echo,
             max_message: if cfg.echo { ECHO_MAX_MESSAGE } else { crate::net::frame::MAX_MESSAGE },
             max_pending_out: if cfg.echo { 2 * ECHO_MAX_MESSAGE } else { crate::net::conn::MAX_PENDING_OUT },
+            max_per_ip: cfg.max_connections_per_ip,
+            trusted: TrustedProxies::new(cfg.trusted_proxies.clone()),
+            keepalive: ms(cfg.http_keepalive_secs),
         };
         let reactor = Reactor::new(poll, listener, net, senders, inbox, state.clone())?;
         let handle = thread::Builder::new().name("duet-reactor".into()).spawn(move || reactor.run())?;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -231,17 +232,32 @@ fn report_transcript_keeps_the_last_20_messages_in_room_order() {
 
 // --------------------------------------------------------------- auto-ban
 
-/// x is reported by r1 in one room, then by r2 in another. Returns x's
-/// user and socket; r2's `REPORTED` has been read, nothing of x's.
+/// A server whose auto-ban needs two reporters and counts identities of
+/// any age (the distinct-address and age rules: `hardening_moderation.rs`).
+fn auto_ban_server() -> TestServer {
+    start_with(|c| {
+        c.auto_ban_reports = 2;
+        c.auto_ban_min_age_secs = Duration::ZERO;
+    })
+}
+
+/// x is reported by r1 in one room, then by r2 in another, each from an
+/// address of its own. Returns x's user and socket; r2's `REPORTED` has
+/// been read, nothing of x's.
 fn reported_by_two(srv: &TestServer) -> (User, Client, String) {
     let addr = srv.addr;
     let (x, r1, r2) = (register(addr, json!({})), register(addr, json!({})), register(addr, json!({})));
-    let (mut c1, mut cx, room1) = pair_users(addr, &r1, &x);
+    let mut c1 = Client::authed_from(addr, &r1, Ipv4Addr::new(127, 0, 0, 2));
+    let mut cx = Client::authed(addr, &x);
+    join(&mut c1);
+    join(&mut cx);
+    let room1 = cx.recv_type("MATCH_FOUND")["payload"]["roomId"].as_str().unwrap().to_string();
+    assert_eq!(c1.recv_type("MATCH_FOUND")["payload"]["roomId"], room1.as_str());
     report(&mut c1, &room1, "abuse");
     expect_partner_left(&mut cx, &room1);
     // One reporter is not enough: x goes on.
     join(&mut cx);
-    let mut c2 = Client::authed(addr, &r2);
+    let mut c2 = Client::authed_from(addr, &r2, Ipv4Addr::new(127, 0, 0, 3));
     join(&mut c2);
     let room2 = cx.recv_type("MATCH_FOUND")["payload"]["roomId"].as_str().unwrap().to_string();
     assert_eq!(c2.recv_type("MATCH_FOUND")["payload"]["roomId"], room2.as_str());
@@ -251,7 +267,7 @@ fn reported_by_two(srv: &TestServer) -> (User, Client, String) {
 
 #[test]
 fn auto_ban_after_reports_from_distinct_users_ends_the_session_with_4403() {
-    let srv = start_with(|c| c.auto_ban_reports = 2);
+    let srv = auto_ban_server();
     let (_x, mut cx, room2) = reported_by_two(&srv);
     let (code, before) = cx.expect_close();
     assert_eq!(code, 4403, "banned close code; before: {before:?}");
@@ -264,7 +280,7 @@ fn auto_ban_after_reports_from_distinct_users_ends_the_session_with_4403() {
 
 #[test]
 fn auto_banned_user_auth_gets_auth_error_banned_with_until_and_4403() {
-    let srv = start_with(|c| c.auto_ban_reports = 2);
+    let srv = auto_ban_server();
     let (x, mut cx, _) = reported_by_two(&srv);
     assert_eq!(cx.expect_close().0, 4403);
     let mut again = Client::connect(srv.addr);
@@ -281,7 +297,7 @@ fn auto_banned_user_auth_gets_auth_error_banned_with_until_and_4403() {
 
 #[test]
 fn auto_banned_user_register_or_update_is_403() {
-    let srv = start_with(|c| c.auto_ban_reports = 2);
+    let srv = auto_ban_server();
     let (x, mut cx, _) = reported_by_two(&srv);
     assert_eq!(cx.expect_close().0, 4403);
     let body = json!({"nickname": "Back Again"});

@@ -671,15 +671,51 @@ proptest! {
 
 // ================================================================ validation
 
-/// Reference: trimmed, 1..=max scalar values, no control characters.
-fn short_text_ok(s: &str, max: usize) -> Option<&str> {
+/// Reference: trimmed, 1..=max scalar values, none of them `refused`.
+fn short_text_ok(s: &str, max: usize, refused: impl Fn(char) -> bool) -> Option<&str> {
     let t = s.trim();
     let n = t.chars().count();
-    (1..=max).contains(&n).then_some(t).filter(|t| !t.chars().any(char::is_control))
+    (1..=max).contains(&n).then_some(t).filter(|t| !t.chars().any(refused))
+}
+
+/// The Unicode general category's first letter ("C" for Cc, Cf, ...), and
+/// whether it is one of the separators Zl, Zp.
+fn category(c: char) -> (char, bool) {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let g = get_general_category(c);
+    let major = match g {
+        G::Control | G::Format | G::PrivateUse | G::Surrogate | G::Unassigned => 'C',
+        G::SpaceSeparator | G::LineSeparator | G::ParagraphSeparator => 'Z',
+        G::NonspacingMark | G::SpacingMark | G::EnclosingMark => 'M',
+        _ if c.is_alphabetic() && !c.is_numeric() => 'L',
+        _ => 'x',
+    };
+    (major, matches!(g, G::LineSeparator | G::ParagraphSeparator))
+}
+
+/// Section 7: a nickname refuses Cc, Cf, Zl, Zp and needs a visible
+/// character (anything but C, Z and M categories).
+fn nickname_ref(s: &str) -> Option<&str> {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let refused = |c: char| matches!(get_general_category(c), G::Control | G::Format) || category(c).1;
+    let t = short_text_ok(s, 32, refused)?;
+    t.chars().any(|c| !matches!(category(c).0, 'C' | 'Z' | 'M')).then_some(t)
+}
+
+/// Section 7: an avatar refuses Cc, Zl, Zp and the bidi controls.
+fn avatar_ref(s: &str) -> Option<&str> {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let bidi =
+        |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    short_text_ok(s, 16, |c| get_general_category(c) == G::Control || category(c).1 || bidi(c))
 }
 
 /// Reference for `interests`.
 fn interests_ref(values: &[String]) -> Option<Vec<String>> {
+    // Section 7: counted before de-duplication.
+    if values.len() > 5 {
+        return None;
+    }
     let mut out: Vec<String> = Vec::new();
     for raw in values {
         let tag = raw.trim().to_lowercase();
@@ -691,7 +727,7 @@ fn interests_ref(values: &[String]) -> Option<Vec<String>> {
             out.push(tag);
         }
     }
-    (out.len() <= 5).then_some(out)
+    Some(out)
 }
 
 fn interest_input() -> impl Strategy<Value = String> {
@@ -707,9 +743,9 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn nickname_accepts_exactly_trimmed_1_to_32_scalars_without_controls(s in tricky_string(40)) {
+    fn nickname_accepts_exactly_trimmed_1_to_32_visible_scalars_without_controls(s in tricky_string(40)) {
         let got = nickname(&s);
-        match short_text_ok(&s, 32) {
+        match nickname_ref(&s) {
             Some(t) => prop_assert_eq!(got.as_deref(), Ok(t)),
             None => prop_assert!(got.is_err(), "{s:?} accepted as {got:?}"),
         }
@@ -718,7 +754,7 @@ proptest! {
     #[test]
     fn avatar_accepts_exactly_trimmed_1_to_16_scalars_without_controls(s in tricky_string(24)) {
         let got = validate::avatar(&s);
-        match short_text_ok(&s, 16) {
+        match avatar_ref(&s) {
             Some(t) => prop_assert_eq!(got.as_deref(), Ok(t)),
             None => prop_assert!(got.is_err(), "{s:?} accepted as {got:?}"),
         }

@@ -130,6 +130,8 @@ fn invalid_utf8_across_fragments_closes_with_1007() {
 fn message_of_exactly_64_kib_is_accepted() {
     let srv = start();
     let mut raw = Raw::connect(srv.addr);
+    // The 64 KiB bound holds once authenticated (4 KiB before: section 7).
+    raw.auth(&register(srv.addr, json!({})));
     let mut text = json!({"type":"PING","id":"big","payload":{}}).to_string().into_bytes();
     text.resize(64 * 1024, b' ');
     raw.send(&masked(true, TEXT, &text));
@@ -142,6 +144,8 @@ fn message_of_exactly_64_kib_is_accepted() {
 fn single_frame_over_64_kib_closes_with_1009() {
     let srv = start();
     let mut raw = Raw::connect(srv.addr);
+    // The 64 KiB bound holds once authenticated (4 KiB before: section 7).
+    raw.auth(&register(srv.addr, json!({})));
     let mut text = json!({"type":"PING","id":"big","payload":{}}).to_string().into_bytes();
     text.resize(64 * 1024 + 1, b' ');
     raw.send(&masked(true, TEXT, &text));
@@ -166,6 +170,8 @@ fn oversized_frame_is_refused_from_its_header() {
 fn fragments_adding_up_past_64_kib_close_with_1009() {
     let srv = start();
     let mut raw = Raw::connect(srv.addr);
+    // The 64 KiB bound holds once authenticated (4 KiB before: section 7).
+    raw.auth(&register(srv.addr, json!({})));
     let part = vec![b' '; 30 * 1024];
     raw.send(&masked(false, TEXT, b"{\"type\":\"PING\",\"payload\":{}}"));
     raw.send(&masked(false, CONT, &part));

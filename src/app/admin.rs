@@ -55,7 +55,7 @@ fn json(v: serde_json::Value) -> Response {
 }
 
 fn stats(app: &App) -> Response {
-    let hub = app.hub.lock();
+    let hub = app.hub();
     let queues: serde_json::Map<String, serde_json::Value> =
         QueueKey::ALL.iter().map(|q| (q.as_str().to_string(), hub.matcher.len(*q).into())).collect();
     json(serde_json::json!({

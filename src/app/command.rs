@@ -4,8 +4,7 @@
 //! connection go to the same worker (`worker_for`), so a client's messages
 //! are handled in the order it sent them.
 
-use std::net::IpAddr;
-
+use crate::net::addr::ClientAddr;
 use crate::net::http::Request;
 use crate::net::id::ConnId;
 use crate::store::UserId;
@@ -15,8 +14,11 @@ use crate::store::UserId;
 pub enum Command {
     /// One complete WebSocket text message (UTF-8 checked, at most 64 KiB).
     Text { conn: ConnId, text: Box<str> },
+    /// A WebSocket was upgraded; `client` is the address it speaks for
+    /// (contract section 7). Sent once, before any `Text` of it.
+    Opened { conn: ConnId, client: ClientAddr },
     /// An HTTP request the reactor cannot answer alone.
-    Http { conn: ConnId, peer: IpAddr, req: Box<Request> },
+    Http { conn: ConnId, client: ClientAddr, req: Box<Request> },
     /// The auth deadline passed; close the socket unless it authenticated.
     AuthTimeout { conn: ConnId },
     /// The WebSocket is gone (or closing): forget it, end what it held.
@@ -31,6 +33,33 @@ pub enum Command {
     Drain,
 }
 
+impl Command {
+    /// The connection it concerns, if one.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Command::Text { conn, .. }
+            | Command::Opened { conn, .. }
+            | Command::Http { conn, .. }
+            | Command::AuthTimeout { conn }
+            | Command::Closed { conn, .. } => Some(*conn),
+            Command::Timer(_) | Command::Drain => None,
+        }
+    }
+
+    /// Its kind, for logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Command::Text { .. } => "a message",
+            Command::Opened { .. } => "an upgrade",
+            Command::Http { .. } => "a request",
+            Command::AuthTimeout { .. } => "an auth timeout",
+            Command::Closed { .. } => "a close",
+            Command::Timer(_) => "a timer",
+            Command::Drain => "the drain",
+        }
+    }
+}
+
 /// Timers the application schedules through the reactor's timer heap.
 /// Each carries what makes it recognisable as stale when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +68,8 @@ pub enum AppTimer {
     TierUp { user: UserId, ticket: u64 },
     /// The waiter reached the match timeout.
     MatchTimeout { user: UserId, ticket: u64 },
+    /// A typing change held back by the relay bound may go out now.
+    TypingRetry { user: UserId, room: u64 },
     /// A dropped user's resume grace in `room` ran out.
     /// `conn` is the socket that dropped: a later drop has its own timer.
     ResumeExpired { user: UserId, room: u64, conn: ConnId },
@@ -50,6 +81,7 @@ impl AppTimer {
         match *self {
             AppTimer::TierUp { user, .. }
             | AppTimer::MatchTimeout { user, .. }
+            | AppTimer::TypingRetry { user, .. }
             | AppTimer::ResumeExpired { user, .. } => user.0 as u64,
         }
     }

@@ -2,7 +2,6 @@
 //!
 //! Each route returns a `Response`; the worker hands it to the reactor.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -11,12 +10,13 @@ use super::App;
 use super::matcher::QueueKey;
 use super::validate;
 use super::view::ProfileView;
+use crate::net::addr::ClientAddr;
 use crate::net::http::{Method, Request, Response};
 use crate::store::{Mood, Profile, StoreError, UserId, UserRecord, hash_token, new_token};
 
-pub fn route(app: &App, peer: IpAddr, req: &Request) -> Response {
+pub fn route(app: &App, client: ClientAddr, req: &Request) -> Response {
     match (req.path.as_str(), req.method()) {
-        ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, peer, req),
+        ("/api/users/registerOrUpdate", Method::Post) => register_or_update(app, client, req),
         ("/api/users/registerOrUpdate", _) => Response::method_not_allowed("POST"),
         ("/api/users/me", Method::Get) => me(app, req),
         ("/api/users/me", Method::Delete) => delete_me(app, req),
@@ -76,7 +76,8 @@ struct ProfileBody {
     nickname: Option<String>,
     mood: Option<String>,
     avatar: Option<String>,
-    interests: Option<Vec<String>>,
+    /// Bounded while parsed (contract section 7).
+    interests: Option<validate::InterestList>,
 }
 
 /// The validated fields of a profile body.
@@ -102,11 +103,11 @@ fn parse_body(body: &[u8]) -> Result<Changes, String> {
         nickname: b.nickname.as_deref().map(validate::nickname).transpose()?,
         mood: b.mood.as_deref().map(validate::mood).transpose()?,
         avatar: b.avatar.as_deref().map(validate::avatar).transpose()?,
-        interests: b.interests.as_deref().map(validate::interests).transpose()?,
+        interests: b.interests.map(|l| validate::interests(&l.0)).transpose()?,
     })
 }
 
-fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
+fn register_or_update(app: &App, client: ClientAddr, req: &Request) -> Response {
     let changes = match parse_body(&req.body) {
         Ok(c) => c,
         Err(message) => return Response::error(400, "BAD_REQUEST", &message),
@@ -117,8 +118,11 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
             Ok(u) => u,
             Err(resp) => return resp,
         };
-        if let Ok(Some(ban)) = app.store.ban(user.id, now) {
-            return banned(ban.until);
+        // A ban lookup that fails refuses: it never reads as "not banned".
+        match app.store.ban(user.id, now) {
+            Ok(Some(ban)) => return banned(ban.until),
+            Ok(None) => {}
+            Err(e) => return store_failure(e),
         }
         let old = &user.profile;
         let profile = Arc::new(Profile {
@@ -132,12 +136,12 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
         if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
             return store_failure(e);
         }
-        if let Some(session) = app.hub.lock().sessions.get_mut(&user.id) {
+        if let Some(session) = app.hub().sessions.get_mut(&user.id) {
             session.profile = profile.clone();
         }
         (user.id, req.bearer.clone().unwrap_or_default(), profile)
     } else {
-        if let Err(wait_ms) = app.registrations.lock().take(peer, app.clock.now()) {
+        if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
             return rate_limited(wait_ms);
         }
         let (gen_nick, gen_avatar) = validate::generated_identity();
@@ -153,17 +157,19 @@ fn register_or_update(app: &App, peer: IpAddr, req: &Request) -> Response {
         let record =
             UserRecord { id: UserId::random(), token_hash: hash_token(&token), profile: profile.clone() };
         let id = record.id;
-        if let Err(e) = app.store.insert_user(record, Some(peer)) {
+        if let Err(e) = app.store.insert_user(record, Some(client.ip())) {
             return store_failure(e);
         }
         (id, token, profile)
     };
-    let status = app.hub.lock().status(user);
+    let status = app.hub().status(user);
+    // A response with a token must not be kept by any cache on the way.
     json(&serde_json::json!({
         "userId": user,
         "authToken": token,
         "profile": ProfileView::new(user, &profile, status),
     }))
+    .header("Cache-Control: no-store".into())
 }
 
 fn banned(until: u64) -> Response {
@@ -184,14 +190,14 @@ fn delete_me(app: &App, req: &Request) -> Response {
         return store_failure(e);
     }
     let ctx = app.ctx();
-    app.hub.lock().evict(user.id, "deleted", 1000, &ctx);
+    app.hub().evict(user.id, "deleted", 1000, &ctx);
     Response::no_content()
 }
 
 /// `GET /metrics`: live gauges are read from the hub now.
 fn metrics(app: &App) -> Response {
     {
-        let hub = app.hub.lock();
+        let hub = app.hub();
         let m = &app.metrics;
         m.online_users.set(hub.by_conn.len() as i64);
         m.rooms_active.set(hub.rooms.len() as i64);
@@ -207,6 +213,6 @@ fn me(app: &App, req: &Request) -> Response {
         Ok(u) => u,
         Err(resp) => return resp,
     };
-    let status = app.hub.lock().status(user.id);
+    let status = app.hub().status(user.id);
     json(&serde_json::json!({ "profile": ProfileView::new(user.id, &user.profile, status) }))
 }

@@ -19,7 +19,10 @@ use super::matcher::{Matcher, Pair, QueueKey};
 use super::outbox::{Delivery, Outbox};
 use super::pairs::PairRules;
 use super::protocol::{self, Refusal};
-use super::view::{ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView};
+use super::typing::{Step, Typing};
+use super::view::{
+    ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView, TypingPush,
+};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Millis;
@@ -96,15 +99,9 @@ pub struct Session {
     pub request: Option<QueueRequest>,
     pub chat_bucket: Bucket,
     pub queue_bucket: Bucket,
-    /// `RATE_LIMITED` answers in a row; past [`MAX_REFUSALS`] the socket
-    /// is closed with 4429.
-    pub refusals: u8,
     /// The socket whose drop started the current resume grace, if any.
     pub dropped: Option<ConnId>,
 }
-
-/// Consecutive rate-limit refusals tolerated before closing with 4429.
-pub const MAX_REFUSALS: u8 = 50;
 
 /// Which per-user bucket a command draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +117,8 @@ pub struct Member {
     /// Mood and interests as they queued (contract: `MATCH_FOUND`).
     pub mood: Mood,
     pub interests: Box<[Box<str>]>,
+    /// What the partner was shown of this member's typing (section 7).
+    pub typing: Typing,
 }
 
 #[derive(Debug)]
@@ -214,26 +213,49 @@ impl Hub {
     }
 
     /// Draws one token from `user`'s bucket; the refusal carries
-    /// `retryAfterMs`, and closes the socket after too many in a row.
+    /// `retryAfterMs` (the worker counts refusals toward 4429).
     pub fn take(&mut self, user: UserId, limit: Limit, now: Millis) -> Result<(), Refusal> {
         let Some(s) = self.sessions.get_mut(&user) else { return Ok(()) };
         let (bucket, rate) = match limit {
             Limit::Chat => (&mut s.chat_bucket, self.rules.chat),
             Limit::Queue => (&mut s.queue_bucket, self.rules.queue),
         };
-        match bucket.take(rate, now) {
-            Ok(()) => {
-                s.refusals = 0;
-                Ok(())
-            }
-            Err(wait) => {
-                s.refusals = s.refusals.saturating_add(1);
-                let mut refusal = Refusal::rate_limited(wait);
-                if s.refusals > MAX_REFUSALS {
-                    refusal.close = Some(4429);
+        bucket.take(rate, now).map_err(Refusal::rate_limited)
+    }
+
+    /// `TYPING {isTyping}` from `user` in `room` (already checked as
+    /// theirs): relayed to the partner under the section 7 rules.
+    pub fn typing(&mut self, room: u64, user: UserId, is_typing: bool, ctx: &Ctx<'_>) {
+        self.typing_step(room, user, ctx, |t, now| t.set(is_typing, now));
+    }
+
+    /// A held-back typing change may be relayed now.
+    pub fn typing_retry(&mut self, room: u64, user: UserId, ctx: &Ctx<'_>) {
+        self.typing_step(room, user, ctx, |t, now| t.retry(now));
+    }
+
+    fn typing_step(
+        &mut self,
+        id: u64,
+        user: UserId,
+        ctx: &Ctx<'_>,
+        f: impl FnOnce(&mut Typing, Millis) -> Step,
+    ) {
+        let Some(room) = self.rooms.get_mut(&id) else { return };
+        let (me, _) = room.sides(user);
+        match f(&mut room.members[me].typing, ctx.now) {
+            Step::Relay(is_typing) => {
+                let Some(room) = self.rooms.get(&id) else { return };
+                if let Some(conn) = self.partner_conn(room, user) {
+                    let rid = room_id_str(id);
+                    ctx.out.frame(
+                        conn,
+                        protocol::frame("TYPING", None, &TypingPush { room_id: &rid, is_typing }),
+                    );
                 }
-                Err(refusal)
             }
+            Step::RetryAt(at) => ctx.out.timer(at, AppTimer::TypingRetry { user, room: id }),
+            Step::Nothing => {}
         }
     }
 
@@ -267,7 +289,6 @@ impl Hub {
             request: None,
             chat_bucket: Bucket::full(chat, now),
             queue_bucket: Bucket::full(queue, now),
-            refusals: 0,
             dropped: None,
         });
         session.profile = profile;
@@ -522,7 +543,8 @@ impl Hub {
         let member = |hub: &Hub, user: UserId, interests: &[String]| {
             let mood =
                 hub.sessions.get(&user).and_then(|s| s.request.as_ref()).map_or(Mood::Random, |r| r.mood);
-            Member { user, mood, interests: interests.iter().map(|s| s.as_str().into()).collect() }
+            let interests = interests.iter().map(|s| s.as_str().into()).collect();
+            Member { user, mood, interests, typing: Typing::default() }
         };
         let a = member(self, pair.joiner, &pair.joiner_interests);
         let b = member(self, pair.partner, &pair.partner_interests);

@@ -1,5 +1,5 @@
-//! Token buckets: per user (chat; queue commands) and per client IP
-//! (registrations).
+//! Token buckets: per user (chat; queue commands) and per client address
+//! (registrations; an IPv6 client counts as its /64, contract section 7).
 //!
 //! A bucket is 8 bytes (tokens as f32, last refill as u32 milliseconds of
 //! the server clock, which wraps after 49 days: a wrapped reading only
@@ -8,7 +8,8 @@
 //! holds at most the IPs active within one refill period, twice over.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+
+use crate::net::addr::ClientAddr;
 
 use crate::net::timer::Millis;
 
@@ -55,10 +56,10 @@ impl Bucket {
     }
 }
 
-/// Registrations per client IP.
+/// Registrations per client address.
 pub struct IpLimiter {
     rate: Rate,
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: HashMap<ClientAddr, Bucket>,
     /// Map size after the last prune.
     pruned_at: usize,
 }
@@ -68,7 +69,7 @@ impl IpLimiter {
         IpLimiter { rate: Rate { per_sec: n as f64 / 60.0, burst: n }, buckets: HashMap::new(), pruned_at: 0 }
     }
 
-    pub fn take(&mut self, ip: IpAddr, now: Millis) -> Result<(), u64> {
+    pub fn take(&mut self, ip: ClientAddr, now: Millis) -> Result<(), u64> {
         let rate = self.rate;
         if self.buckets.len() > 2 * self.pruned_at.max(1024) {
             self.buckets.retain(|_, b| !b.is_full(rate, now));
@@ -96,7 +97,8 @@ mod tests {
     #[test]
     fn ip_limiter_is_per_ip() {
         let mut l = IpLimiter::per_minute(2);
-        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        let a = ClientAddr::of("127.0.0.1".parse().unwrap());
+        let b = ClientAddr::of("127.0.0.2".parse().unwrap());
         assert!(l.take(a, 0).is_ok() && l.take(a, 0).is_ok());
         assert_eq!(l.take(a, 0), Err(30_000));
         assert!(l.take(b, 0).is_ok());

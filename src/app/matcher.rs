@@ -311,6 +311,11 @@ impl<K: Copy + Eq + Hash + Ord + Debug> Matcher<K> {
         self.waiters.len()
     }
 
+    /// Every waiter and its ticket (for the hub's consistency repair).
+    pub fn waiting(&self) -> impl Iterator<Item = (K, u64)> + '_ {
+        self.waiters.iter().map(|(u, w)| (*u, w.ticket))
+    }
+
     /// Tickets below the result have waited at least `tier1_ms` (tier 2).
     fn tier2_below(&mut self) -> u64 {
         while let Some(&(ms, _)) = self.epochs.front() {

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod blocklist;
 pub mod command;
 pub mod commands;
+pub mod guard;
 pub mod http_api;
 pub mod hub;
 pub mod limits;
@@ -15,6 +16,9 @@ pub mod matcher;
 pub mod outbox;
 pub mod pairs;
 pub mod protocol;
+mod repair;
+pub mod sockets;
+pub mod typing;
 pub mod validate;
 pub mod view;
 pub mod web;
@@ -28,9 +32,12 @@ use log::error;
 use parking_lot::Mutex;
 
 use self::command::{AppTimer, Command};
+use self::commands::Outcome;
+use self::guard::{HubGuard, take_repaired};
 use self::hub::{Ctx, Hub};
 use self::outbox::{Delivery, Outbox};
 use self::protocol::{ErrorPayload, Refusal};
+use self::sockets::{MAX_REFUSALS, Socket, Sockets};
 use crate::metrics::Metrics;
 use crate::net::id::ConnId;
 use crate::net::timer::Clock;
@@ -51,17 +58,20 @@ pub struct AppConfig {
     pub admin_token: Option<String>,
     /// `--store-messages`: a persisting store gets the chat text too.
     pub store_messages: bool,
+    /// `--auto-ban-min-age-secs`, in ms: younger reporters do not count.
+    pub auto_ban_min_age: u64,
 }
 
 pub struct App {
     pub cfg: AppConfig,
     /// Chat words refused with `CONTENT_REJECTED`; loaded once at start.
     pub blocklist: blocklist::Blocklist,
-    /// Registrations per client IP.
+    /// Registrations per client address.
     pub registrations: Mutex<limits::IpLimiter>,
     pub clock: Clock,
     pub store: Arc<dyn Store>,
-    pub hub: Mutex<Hub>,
+    /// Taken only through [`App::hub`].
+    hub: Mutex<Hub>,
     pub out: Outbox,
     pub metrics: Arc<Metrics>,
     /// The bundled web client, rendered once at start.
@@ -93,6 +103,7 @@ impl App {
                 auto_ban_reports: cfg.auto_ban_reports,
                 admin_token: cfg.admin_token.clone().filter(|t| !t.is_empty()),
                 store_messages: cfg.store_messages,
+                auto_ban_min_age: ms(cfg.auto_ban_min_age_secs),
             },
             blocklist,
             registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),
@@ -124,51 +135,83 @@ impl App {
         p
     }
 
+    /// The hub, locked. A panic while it is held repairs it before the
+    /// lock is let go (see `guard`).
+    pub fn hub(&self) -> HubGuard<'_> {
+        HubGuard { hub: self.hub.lock(), app: self }
+    }
+
     /// Bans `user` until `until` (epoch ms) and ends what they hold now.
     pub fn ban(&self, user: UserId, until: u64, reason: &str, by: &str) -> Result<(), StoreError> {
         self.store.set_ban(user, Ban { until, reason: reason.into(), by: by.into() })?;
         let ctx = self.ctx();
-        self.hub.lock().evict(user, "banned", 4403, &ctx);
+        self.hub().evict(user, "banned", 4403, &ctx);
         Ok(())
     }
 
-    /// Runs one command; a panic is caught, logged and answered `INTERNAL`.
-    pub fn handle(&self, cmd: Command) {
+    /// Runs one command for a worker whose connections' state is
+    /// `sockets`. A panic is caught, logged and counted; a client message
+    /// that panicked is answered `INTERNAL`, and if the panic crossed the
+    /// hub lock (the hub had to be repaired) its socket is closed (1011).
+    pub fn handle(&self, cmd: Command, sockets: &mut Sockets) {
+        let label = cmd.label();
+        let conn = cmd.conn();
+        let done = catch_unwind(AssertUnwindSafe(|| self.run(cmd, sockets)));
+        if done.is_err() {
+            self.metrics.panics.inc();
+            error!("panic while handling {label} for {}", conn.map_or_else(String::new, conn_label));
+            let repaired = take_repaired();
+            // A client message gets its one reply in `on_text`'s own catch;
+            // here only what no client waits on (timers, closes) panicked.
+            if repaired && let Some(conn) = conn {
+                self.out.close(conn, 1011, "internal error");
+            }
+        }
+    }
+
+    fn run(&self, cmd: Command, sockets: &mut Sockets) {
         match cmd {
-            Command::Text { conn, text } => self.on_text(conn, &text),
-            Command::Http { conn, peer, req } => {
+            Command::Text { conn, text } => match sockets.get(conn) {
+                Some(socket) => self.on_text(conn, &text, socket),
+                None => self.on_text(conn, &text, &mut Socket::default()),
+            },
+            Command::Opened { conn, client } => sockets.open(conn, client),
+            Command::Http { conn, client, req } => {
                 let close = req.close;
-                let resp = catch_unwind(AssertUnwindSafe(|| http_api::route(self, peer, &req)))
+                let resp = catch_unwind(AssertUnwindSafe(|| http_api::route(self, client, &req)))
                     .unwrap_or_else(|_| {
                         self.metrics.panics.inc();
+                        take_repaired();
                         error!("panic while serving {} {}", conn_label(conn), req.path);
                         crate::net::http::Response::error(500, "INTERNAL", "internal error")
                     });
                 self.out.http(conn, resp.to_bytes(close), close);
             }
             Command::AuthTimeout { conn } => {
-                if self.hub.lock().user_of(conn).is_none() {
+                if self.hub().user_of(conn).is_none() {
                     self.out.close(conn, 4401, "auth timeout");
                 }
             }
             Command::Closed { conn, echo } => {
+                sockets.close(conn);
                 let ctx = self.ctx();
-                self.hub.lock().detach(conn, &ctx);
+                self.hub().detach(conn, &ctx);
                 if let Some(code) = echo {
                     self.out.close(conn, code, "");
                 }
             }
             Command::Drain => {
                 let ctx = self.ctx();
-                self.hub.lock().drain(&ctx);
+                self.hub().drain(&ctx);
                 self.out.push(outbox::Out::DrainReady);
             }
             Command::Timer(timer) => {
                 let ctx = self.ctx();
-                let mut hub = self.hub.lock();
+                let mut hub = self.hub();
                 match timer {
                     AppTimer::TierUp { user, ticket } => hub.tier_up(user, ticket, &ctx),
                     AppTimer::MatchTimeout { user, ticket } => hub.match_timeout(user, ticket, &ctx),
+                    AppTimer::TypingRetry { user, room } => hub.typing_retry(room, user, &ctx),
                     AppTimer::ResumeExpired { user, room, conn } => {
                         hub.resume_expired(user, room, conn, &ctx)
                     }
@@ -177,34 +220,51 @@ impl App {
         }
     }
 
-    fn on_text(&self, conn: ConnId, text: &str) {
+    fn on_text(&self, conn: ConnId, text: &str, socket: &mut Socket) {
+        if socket.done {
+            return;
+        }
         let env = match protocol::parse_envelope(text) {
             Ok(env) => env,
             Err(bad) => {
-                self.refuse(conn, bad.id.as_deref(), Refusal::bad_request(bad.message));
+                self.refuse(conn, bad.id.as_deref(), Refusal::bad_request(bad.message), socket);
                 return;
             }
         };
         let id = env.id.as_deref();
-        let user = self.hub.lock().user_of(conn);
-        let req = commands::Request { conn, id, user };
+        let user = self.hub().user_of(conn);
+        let req = commands::Request { conn, id, user, client: socket.client };
         let outcome = catch_unwind(AssertUnwindSafe(|| commands::dispatch(self, &req, &env.ty, env.payload)));
         match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(refusal)) => self.refuse(conn, id, refusal),
+            Ok(Ok(Outcome::Replied)) => socket.refused = 0,
+            Ok(Ok(Outcome::Closing)) => socket.done = true,
+            Ok(Err(refusal)) => self.refuse(conn, id, refusal, socket),
             Err(_) => {
                 self.metrics.panics.inc();
                 error!("panic while handling {} from {}", env.ty, conn_label(conn));
-                self.refuse(conn, id, Refusal::new("INTERNAL", "internal error"));
+                self.refuse(conn, id, Refusal::new("INTERNAL", "internal error"), socket);
+                if take_repaired() {
+                    self.out.close(conn, 1011, "internal error");
+                    socket.done = true;
+                }
             }
         }
     }
 
-    fn refuse(&self, conn: ConnId, id: Option<&str>, refusal: Refusal) {
+    /// Sends the `ERROR`; a run of more than [`MAX_REFUSALS`] refused
+    /// messages (`RATE_LIMITED`, `BAD_REQUEST`) closes with 4429, any other
+    /// reply ends the run (contract section 7).
+    fn refuse(&self, conn: ConnId, id: Option<&str>, refusal: Refusal, socket: &mut Socket) {
         let payload: &ErrorPayload = &refusal.error;
         self.out.frame(conn, protocol::frame("ERROR", id, payload));
-        if let Some(code) = refusal.close {
-            self.out.close(conn, code, "rate limit");
+        if !matches!(payload.code, "RATE_LIMITED" | "BAD_REQUEST") {
+            socket.refused = 0;
+            return;
+        }
+        socket.refused = socket.refused.saturating_add(1);
+        if socket.refused > MAX_REFUSALS {
+            self.out.close(conn, 4429, "too many refused messages");
+            socket.done = true;
         }
     }
 }

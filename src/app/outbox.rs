@@ -30,6 +30,8 @@ pub enum Out {
     Close { conn: ConnId, code: u16, reason: &'static str },
     /// A complete HTTP response; `close` ends the connection after it.
     Http { conn: ConnId, bytes: Vec<u8>, close: bool },
+    /// `AUTH` succeeded on the connection: it may send full-size messages.
+    Authed { conn: ConnId },
     /// Schedule an application timer.
     Timer { at: Millis, timer: AppTimer },
     /// Shutdown: waits are cancelled and rooms ended; close every socket.

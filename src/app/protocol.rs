@@ -104,14 +104,12 @@ pub struct ErrorPayload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub error: ErrorPayload,
-    /// Close the socket with this code after the `ERROR` (4429).
-    pub close: Option<u16>,
 }
 
 impl Refusal {
     pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
         let error = ErrorPayload { code, message: message.into(), retry_after_ms: None };
-        Refusal { error, close: None }
+        Refusal { error }
     }
 
     pub fn rate_limited(retry_after_ms: u64) -> Refusal {

@@ -1,6 +1,11 @@
-//! Field rules of the contract (section 2 and 5), as pure functions.
+//! Field rules of the contract (sections 2, 5 and 7), as pure functions.
 //!
 //! Lengths are counted in Unicode scalar values (`char`s), never bytes.
+//! Character rules (section 7) use the Unicode general category: what a
+//! partner is shown must not carry invisible or layout-changing
+//! characters (bidi overrides, zero-width characters, line separators).
+
+use unicode_general_category::{GeneralCategory as Gc, get_general_category};
 
 use crate::store::Mood;
 
@@ -9,25 +14,80 @@ pub const MAX_AVATAR: usize = 16;
 pub const MAX_INTERESTS: usize = 5;
 pub const MAX_INTEREST_CHARS: usize = 24;
 
-/// A 1..=max character string without control characters, trimmed.
-fn short_text(field: &str, value: &str, max: usize) -> Result<Box<str>, String> {
+/// Control (Cc), format (Cf: bidi overrides, zero-width characters) and
+/// line/paragraph separators (Zl, Zp): refused in nicknames and interests.
+fn invisible_or_layout(c: char) -> bool {
+    matches!(get_general_category(c), Gc::Control | Gc::Format | Gc::LineSeparator | Gc::ParagraphSeparator)
+}
+
+/// A letter, number, punctuation or symbol: what makes a nickname visible.
+fn visible(c: char) -> bool {
+    use Gc::*;
+    matches!(
+        get_general_category(c),
+        UppercaseLetter
+            | LowercaseLetter
+            | TitlecaseLetter
+            | ModifierLetter
+            | OtherLetter
+            | DecimalNumber
+            | LetterNumber
+            | OtherNumber
+            | ConnectorPunctuation
+            | DashPunctuation
+            | OpenPunctuation
+            | ClosePunctuation
+            | InitialPunctuation
+            | FinalPunctuation
+            | OtherPunctuation
+            | MathSymbol
+            | CurrencySymbol
+            | ModifierSymbol
+            | OtherSymbol
+    )
+}
+
+/// The bidirectional controls: LRM/RLM, the embeddings and overrides, and
+/// the isolates. Refused in avatars, which otherwise keep format
+/// characters: emoji sequences need the zero-width joiner (U+200D) and tag
+/// characters (U+E0020-U+E007F).
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A 1..=max character string, trimmed, without characters `refused`.
+fn short_text(field: &str, value: &str, max: usize, refused: fn(char) -> bool) -> Result<Box<str>, String> {
     let v = value.trim();
     let n = v.chars().count();
     if n == 0 || n > max {
         return Err(format!("{field} must be 1 to {max} characters"));
     }
-    if v.chars().any(char::is_control) {
-        return Err(format!("{field} must not contain control characters"));
+    if v.chars().any(refused) {
+        return Err(format!("{field} must not contain control, format or separator characters"));
     }
     Ok(v.into())
 }
 
 pub fn nickname(value: &str) -> Result<Box<str>, String> {
-    short_text("nickname", value, MAX_NICKNAME)
+    let v = short_text("nickname", value, MAX_NICKNAME, invisible_or_layout)?;
+    if !v.chars().any(visible) {
+        return Err("nickname must contain a visible character".into());
+    }
+    Ok(v)
 }
 
 pub fn avatar(value: &str) -> Result<Box<str>, String> {
-    short_text("avatar", value, MAX_AVATAR)
+    short_text("avatar", value, MAX_AVATAR, |c| {
+        matches!(get_general_category(c), Gc::Control | Gc::LineSeparator | Gc::ParagraphSeparator)
+            || bidi_control(c)
+    })
+}
+
+/// Chat text and report details (contract section 7): U+0000 and the
+/// other C0 and C1 controls (and DEL) are refused; tab, line feed and
+/// carriage return are text.
+pub fn free_text_ok(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 pub fn mood(value: &str) -> Result<Mood, String> {
@@ -35,25 +95,72 @@ pub fn mood(value: &str) -> Result<Mood, String> {
 }
 
 /// Trimmed, lower-cased, de-duplicated (first occurrence kept) tags.
+/// The bounds come first (contract section 7): more than five entries,
+/// counted before de-duplication, or an entry over 24 characters after
+/// trimming is refused before any other work, so a huge list costs no
+/// more than a legal one.
 pub fn interests(values: &[String]) -> Result<Box<[Box<str>]>, String> {
-    let mut out: Vec<Box<str>> = Vec::with_capacity(values.len().min(MAX_INTERESTS));
+    check_interest_bounds(values.len(), values.iter().map(String::as_str))?;
+    let mut out: Vec<Box<str>> = Vec::with_capacity(values.len());
     for raw in values {
         let tag = raw.trim().to_lowercase();
-        let n = tag.chars().count();
-        if n == 0 || n > MAX_INTEREST_CHARS {
+        if tag.is_empty() || tag.chars().count() > MAX_INTEREST_CHARS {
             return Err(format!("each interest must be 1 to {MAX_INTEREST_CHARS} characters"));
         }
-        if !tag.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-') {
+        if tag.chars().any(invisible_or_layout)
+            || !tag.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
+        {
             return Err("interests may hold only letters, digits, space and -".into());
         }
         if !out.iter().any(|t| **t == *tag) {
             out.push(tag.into());
         }
     }
-    if out.len() > MAX_INTERESTS {
+    Ok(out.into_boxed_slice())
+}
+
+/// The section 7 bounds alone: at most five entries, each at most 24
+/// characters once trimmed (counting stops at 25).
+pub fn check_interest_bounds<'a>(count: usize, entries: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    if count > MAX_INTERESTS {
         return Err(format!("at most {MAX_INTERESTS} interests"));
     }
-    Ok(out.into_boxed_slice())
+    for e in entries {
+        if e.trim().chars().take(MAX_INTEREST_CHARS + 1).count() > MAX_INTEREST_CHARS {
+            return Err(format!("each interest must be 1 to {MAX_INTEREST_CHARS} characters"));
+        }
+    }
+    Ok(())
+}
+
+/// An `interests` list as a payload field: the section 7 bounds are
+/// checked while it is parsed, so a list of thousands of tags stops at
+/// its sixth entry instead of being collected first.
+#[derive(Debug, Default)]
+pub struct InterestList(pub Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for InterestList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<InterestList, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = InterestList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an array of at most {MAX_INTERESTS} strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<InterestList, A::Error> {
+                let mut out = Vec::with_capacity(MAX_INTERESTS);
+                while let Some(tag) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                    if out.len() == MAX_INTERESTS {
+                        return Err(serde::de::Error::custom(format!("at most {MAX_INTERESTS} interests")));
+                    }
+                    check_interest_bounds(0, std::iter::once(&*tag)).map_err(serde::de::Error::custom)?;
+                    out.push(tag.into_owned());
+                }
+                Ok(InterestList(out))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }
 
 /// Why chat text was refused; each maps to a contract error code.
@@ -133,6 +240,44 @@ mod tests {
         assert!(nickname(&"é".repeat(32)).is_ok());
         assert!(nickname(&"é".repeat(33)).is_err());
         assert!(nickname("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn nickname_refuses_invisible_and_layout_characters() {
+        for bad in
+            ["evil\u{202E}gnp", "\u{200B}\u{200B}", "a\u{2028}b", "a\u{2029}b", "\u{FEFF}x", "\u{2066}x"]
+        {
+            assert!(nickname(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(nickname("Zoë 🦊").is_ok());
+        assert!(nickname("!!").is_ok(), "punctuation is visible");
+    }
+
+    #[test]
+    fn avatar_keeps_emoji_sequences_but_not_bidi_controls() {
+        assert!(avatar("👨\u{200D}👩\u{200D}👧").is_ok(), "ZWJ sequence");
+        assert!(avatar("🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}").is_ok(), "tag sequence");
+        for bad in ["\u{202E}🦊", "🦊\u{2028}🦊", "\u{200F}x", "a\u{7}"] {
+            assert!(avatar(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn free_text_refuses_c0_c1_but_keeps_tab_and_newlines() {
+        assert!(free_text_ok("line one\n\tline two\r\n"));
+        assert!(free_text_ok("ünïcode 🦊 \u{202E} is shown as is"));
+        for bad in ["\u{0}", "a\u{7}", "\u{1b}[31m", "\u{7f}", "\u{85}", "\u{9b}"] {
+            assert!(!free_text_ok(bad), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn interest_bounds_count_before_dedup_and_after_trimming() {
+        let dup: Vec<String> = vec!["a".into(); 6];
+        assert!(interests(&dup).is_err(), "six entries, even all alike");
+        assert!(interests(&[format!("  {}  ", "x".repeat(24))]).is_ok());
+        assert!(interests(&["x".repeat(25)]).is_err());
+        assert!(interests(&["a\u{200B}b".into()]).is_err());
     }
 
     #[test]

@@ -150,7 +150,8 @@ mod tests {
             Blocklist::empty(),
         );
         let req = Request { method: Some(Method::Get), path: path.into(), ..Request::default() };
-        http_api::route(&app, IpAddr::V4(Ipv4Addr::LOCALHOST), &req)
+        let client = crate::net::addr::ClientAddr::of(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        http_api::route(&app, client, &req)
     }
 
     fn head_text(resp: &Response) -> String {

@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::App;
 use super::command::Command;
+use super::sockets::Sockets;
 
 /// Commands in flight per worker, at most, before the reactor stops reading.
 pub const WORKER_QUEUE: usize = 4096;
@@ -110,6 +111,8 @@ pub fn spawn(app: Arc<App>, count: usize) -> (Vec<WorkerLink>, Vec<JoinHandle<()
 
 fn run(app: &App, queue: &Queue, inflight: &AtomicUsize) {
     let mut work: Vec<Command> = Vec::new();
+    // This worker's connections: only it ever sees their commands.
+    let mut sockets = Sockets::default();
     loop {
         {
             let mut q = queue.state.lock();
@@ -124,7 +127,7 @@ fn run(app: &App, queue: &Queue, inflight: &AtomicUsize) {
             std::mem::swap(&mut q.pending, &mut work);
         }
         for cmd in work.drain(..) {
-            app.handle(cmd);
+            app.handle(cmd, &mut sockets);
             inflight.fetch_sub(1, Ordering::AcqRel);
         }
     }

@@ -6,10 +6,10 @@
 //! soon as they empty.
 
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
 
 use mio::net::TcpStream;
 
+use super::addr::ClientAddr;
 use super::frame::WsReader;
 use super::timer::Millis;
 
@@ -50,9 +50,22 @@ pub struct Connection {
     pub write_shut: bool,
     /// The peer half-closed (or errored): read to the EOF, not to a short read.
     pub read_closed: bool,
-    /// HTTP: when the current request began. WebSocket: last frame received.
+    /// The TCP peer is a trusted proxy: the client address comes from each
+    /// request's `X-Forwarded-For`.
+    pub proxied: bool,
+    /// Counted in the reactor's per-address connection counts under
+    /// `client` (so closing it uncounts exactly once).
+    pub counted: bool,
+    /// A worker said `AUTH` succeeded: messages may be 64 KiB, not 4 KiB.
+    pub authed: bool,
+    /// HTTP: last progress (a request began, or response bytes were
+    /// written). WebSocket: last frame received.
     pub since: Millis,
-    pub peer: IpAddr,
+    /// When it was accepted: a keep-alive connection's life is bounded.
+    pub born: Millis,
+    /// Who it speaks for (contract section 7): the peer, or the address a
+    /// trusted proxy forwarded.
+    pub client: ClientAddr,
     /// Unconsumed input (an incomplete request or frame); empty when idle.
     pub inbuf: Vec<u8>,
     /// Pending output and how much of it was written.
@@ -70,7 +83,13 @@ pub enum Flush {
 }
 
 impl Connection {
-    pub fn new(sock: TcpStream, generation: u32, peer: IpAddr, now: Millis) -> Connection {
+    pub fn new(
+        sock: TcpStream,
+        generation: u32,
+        client: ClientAddr,
+        proxied: bool,
+        now: Millis,
+    ) -> Connection {
         Connection {
             sock,
             generation,
@@ -82,8 +101,12 @@ impl Connection {
             peer_closed: false,
             write_shut: false,
             read_closed: false,
+            proxied,
+            counted: false,
+            authed: false,
             since: now,
-            peer,
+            born: now,
+            client,
             inbuf: Vec::new(),
             out: Vec::new(),
             out_pos: 0,

@@ -15,6 +15,9 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 /// Largest message (one frame or the sum of its fragments), in bytes.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Largest message before `AUTH` succeeds (contract section 7): enough for
+/// any `AUTH` or `PING`, little for a socket that never authenticates.
+pub const PRE_AUTH_MESSAGE: usize = 4 * 1024;
 /// RFC 6455 5.5: control frames carry at most 125 payload bytes.
 const MAX_CONTROL: u64 = 125;
 

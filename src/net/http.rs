@@ -46,6 +46,9 @@ pub struct Request {
     pub wants_upgrade: bool,
     /// `Sec-WebSocket-Version` value.
     pub ws_version: Option<String>,
+    /// `X-Forwarded-For`, the last such header (its last entry is the one
+    /// a trusted proxy appended); believed only from a trusted peer.
+    pub forwarded_for: Option<String>,
     /// The client asked to close after this request (or spoke HTTP/1.0).
     pub close: bool,
     pub body: Vec<u8>,
@@ -112,6 +115,17 @@ fn has_token(value: &str, token: &str) -> bool {
     value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// A `Content-Length` value: ASCII digits only (contract section 7).
+/// `usize::from_str` would also take `+2`, which a front proxy may read
+/// differently (request smuggling); too many digits is refused likewise.
+fn content_length_of(value: &str) -> Result<usize, HttpError> {
+    let v = value.trim_matches([' ', '\t']);
+    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HttpError::Bad("bad Content-Length: ASCII digits only"));
+    }
+    v.parse().map_err(|_| HttpError::Bad("bad Content-Length"))
+}
+
 /// Parses one request from the start of `buf`.
 pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -143,7 +157,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
         let value = std::str::from_utf8(h.value).map_err(|_| HttpError::Bad("non-UTF-8 header"))?;
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse().map_err(|_| HttpError::Bad("bad Content-Length"))?;
+            let n = content_length_of(value)?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(HttpError::Bad("conflicting Content-Length"));
             }
@@ -171,6 +185,8 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HttpError> {
             out.ws_key = Some(value.trim().to_owned());
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             out.ws_version = Some(value.trim().to_owned());
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            out.forwarded_for = Some(value.trim().to_owned());
         }
     }
     out.wants_upgrade = upgrade && connection_upgrade;

@@ -14,7 +14,12 @@ pub const WS_PATH: &str = "/ws/chat";
 
 impl Reactor {
     /// Parses one request; returns (bytes used, whether to go on).
+    /// One request at a time (contract section 7): while a response is
+    /// being written, the next pipelined request stays unparsed.
     pub(super) fn on_http_bytes(&mut self, slot: usize, buf: &mut [u8]) -> (usize, bool) {
+        if self.conns[slot].pending_out() > 0 {
+            return (0, false);
+        }
         let id = self.id_of(slot);
         let worker = worker_for(id, self.workers.len());
         match http::parse(buf) {
@@ -23,7 +28,15 @@ impl Reactor {
                 self.reply_error(slot, e);
                 (buf.len(), false)
             }
-            Ok(Parsed::Complete(req, used)) => {
+            Ok(Parsed::Complete(mut req, used)) => {
+                if self.conns[slot].proxied && !self.admit_forwarded(slot, &req) {
+                    self.refuse_over_cap(slot);
+                    return (buf.len(), false);
+                }
+                // Past its life a keep-alive connection ends with this answer.
+                if self.clock.now() >= self.conns[slot].born + self.cfg.keepalive {
+                    req.close = true;
+                }
                 if req.path == WS_PATH {
                     self.upgrade(slot, &req);
                     return (used, true);
@@ -47,12 +60,22 @@ impl Reactor {
                     self.again.push(id);
                     return (0, false);
                 }
-                let peer = self.conns[slot].peer;
-                self.workers[worker].push(Command::Http { conn: id, peer, req });
+                let client = self.conns[slot].client;
+                self.workers[worker].push(Command::Http { conn: id, client, req });
                 self.conns[slot].phase = Phase::HttpAwaiting;
                 (used, false)
             }
         }
+    }
+
+    /// A request from a trusted proxy names its client: count the
+    /// connection under that address; false when it is over its cap.
+    fn admit_forwarded(&mut self, slot: usize, req: &Request) -> bool {
+        let client = match self.conns[slot].sock.peer_addr() {
+            Ok(peer) => self.cfg.trusted.client(peer.ip(), req.forwarded_for.as_deref()),
+            Err(_) => self.conns[slot].client,
+        };
+        self.admit(slot, client)
     }
 
     /// `draining` (503) during shutdown; `degraded` (200: chat still

@@ -15,6 +15,7 @@
 //! - anything addressed to a `ConnId` whose generation no longer matches
 //!   its slot is dropped.
 
+use std::collections::HashMap;
 use std::io;
 use std::mem;
 use std::sync::Arc;
@@ -26,8 +27,10 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use super::addr::{ClientAddr, TrustedProxies};
 use super::conn::{Connection, Flush, Phase};
 use super::id::ConnId;
+use super::log_limit::LogLimit;
 use super::timer::{Clock, Millis, Timers};
 use crate::app::command::{AppTimer, Command, worker_for};
 use crate::app::outbox::{Inbox, Out};
@@ -45,6 +48,9 @@ const READS_PER_TURN: usize = 8;
 const OUT_PER_TICK: usize = 32 * 1024;
 /// How long to wait before accepting again after running out of descriptors.
 const ACCEPT_RETRY_MS: Millis = 100;
+/// Lines a minute about closes imposed on clients (protocol violations,
+/// slow readers); past it they are only counted.
+const CLOSE_LOG_PER_MINUTE: u32 = 10;
 
 /// Reactor settings, resolved to milliseconds.
 #[derive(Debug, Clone)]
@@ -65,6 +71,12 @@ pub struct NetConfig {
     pub max_message: usize,
     /// Unsent output per connection before it is closed with 1008.
     pub max_pending_out: usize,
+    /// Open sockets per client address; 0 = no cap (contract section 7).
+    pub max_per_ip: usize,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted: TrustedProxies,
+    /// Longest life of an HTTP keep-alive connection.
+    pub keepalive: Millis,
 }
 
 /// Reactor timers; each is checked for staleness when it fires.
@@ -112,6 +124,13 @@ pub struct Reactor {
     pub(super) signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a graceful shutdown began.
     pub(super) drain: Option<super::drain::Drain>,
+    /// Open connections per client address, for `max_per_ip`; an entry
+    /// exists only while its count is above zero, so it holds at most one
+    /// entry per open connection.
+    pub(super) per_ip: HashMap<ClientAddr, u32>,
+    /// Closes the server imposes on misbehaving clients are logged, but a
+    /// flood of them must not become a flood of log lines.
+    pub(super) close_log: LogLimit,
 }
 
 impl Reactor {
@@ -150,6 +169,8 @@ impl Reactor {
             state,
             signals,
             drain: None,
+            per_ip: HashMap::new(),
+            close_log: LogLimit::per_minute(CLOSE_LOG_PER_MINUTE),
         })
     }
 
@@ -226,6 +247,8 @@ impl Reactor {
                         continue;
                     }
                     let _ = sock.set_nodelay(true);
+                    let proxied = self.cfg.trusted.trusts(addr.ip());
+                    let client = ClientAddr::of(addr.ip());
                     let entry = self.conns.vacant_entry();
                     let slot = entry.key();
                     let interest = Interest::READABLE | Interest::WRITABLE;
@@ -235,10 +258,15 @@ impl Reactor {
                     }
                     self.next_generation = self.next_generation.wrapping_add(1);
                     let now = self.clock.now();
-                    entry.insert(Connection::new(sock, self.next_generation, addr.ip(), now));
+                    entry.insert(Connection::new(sock, self.next_generation, client, proxied, now));
                     let conn = ConnId::new(slot as u32, self.next_generation);
                     self.timers.schedule(now + self.cfg.auth_timeout, Timer::Heartbeat { conn, ws: false });
                     self.state.metrics.connections.inc();
+                    // Behind a trusted proxy the client is known only once
+                    // a request names it; a direct peer is judged now.
+                    if !proxied && !self.admit(slot, client) {
+                        self.refuse_over_cap(slot);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e)
@@ -272,7 +300,10 @@ impl Reactor {
             };
             // A WebSocket whose peer closed waits for the worker's echo.
             let awaiting_echo = conn.phase == Phase::Ws && conn.peer_closed;
-            if conn.paused || conn.phase == Phase::HttpAwaiting || awaiting_echo {
+            // HTTP is one request at a time: nothing more is read while a
+            // response is being written (the socket's buffers push back).
+            let answering = conn.phase == Phase::Http && conn.pending_out() > 0;
+            if conn.paused || conn.phase == Phase::HttpAwaiting || awaiting_echo || answering {
                 self.scratch = scratch;
                 return;
             }
@@ -412,6 +443,11 @@ impl Reactor {
                 }
             }
             Out::Http { conn, bytes, close } => self.http_reply(conn, bytes, close),
+            Out::Authed { conn } => {
+                if let Some(c) = self.live(conn) {
+                    c.authed = true;
+                }
+            }
             Out::Timer { at, timer } => {
                 let key = self.app_timers.insert(timer) as u32;
                 self.timers.schedule(at, Timer::App(key));
@@ -490,13 +526,24 @@ impl Reactor {
     }
 
     /// Writes pending output; finishes a close once everything is out.
+    /// An HTTP connection's written bytes count as progress, and once its
+    /// response is out the next pipelined request may be read.
     pub(super) fn flush(&mut self, slot: usize) {
-        match self.conns[slot].flush() {
-            Flush::Done => {
-                if self.conns[slot].phase == Phase::Closing {
-                    self.finish_close(slot);
+        let conn = &mut self.conns[slot];
+        let before = conn.pending_out();
+        let result = conn.flush();
+        if conn.phase == Phase::Http && conn.pending_out() < before {
+            conn.since = self.clock.now();
+        }
+        match result {
+            Flush::Done => match self.conns[slot].phase {
+                Phase::Closing => self.finish_close(slot),
+                Phase::Http if before > 0 => {
+                    let id = self.id_of(slot);
+                    self.again.push(id);
                 }
-            }
+                _ => {}
+            },
             Flush::WouldBlock => {}
             Flush::Failed => self.remove(slot),
         }
@@ -552,6 +599,9 @@ impl Reactor {
         self.notify_closed(slot);
         let mut conn = self.conns.remove(slot);
         let _ = self.poll.registry().deregister(&mut conn.sock);
+        if conn.counted {
+            self.uncount(conn.client);
+        }
         self.state.metrics.connections.dec();
     }
 }

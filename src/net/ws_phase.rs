@@ -6,6 +6,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use super::conn::Phase;
 use super::frame::{self, Stop, WsEvent};
 use super::id::ConnId;
+use super::log_limit::Verdict;
 use super::reactor::{Reactor, Timer};
 use super::timer::Millis;
 use crate::app::command::{Command, worker_for};
@@ -28,6 +29,8 @@ impl Reactor {
         let first = self.cfg.ping_interval.min(self.cfg.idle_timeout);
         self.timers.schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
         self.state.metrics.websockets.inc();
+        let client = conn.client;
+        self.send_reliably(worker_for(id, self.workers.len()), Command::Opened { conn: id, client });
     }
 
     /// Decodes frames; returns (bytes used, whether the caller may go on).
@@ -38,10 +41,14 @@ impl Reactor {
         let Reactor { conns, workers, cfg, .. } = self;
         let echo = cfg.echo;
         let conn = &mut conns[slot];
+        // Until a worker says AUTH succeeded, a message is at most 4 KiB
+        // (contract section 7): an unauthenticated socket holds little.
+        let limit =
+            if conn.authed || echo { cfg.max_message } else { cfg.max_message.min(frame::PRE_AUTH_MESSAGE) };
         let mut replies: Vec<u8> = Vec::new();
         let mut refuse: Option<(u16, &'static str)> = None;
         let mut echo_close: Option<u16> = None;
-        let decoded = conn.ws.decode_limited(buf, budget, cfg.max_message, &mut |event| match event {
+        let decoded = conn.ws.decode_limited(buf, budget, limit, &mut |event| match event {
             WsEvent::Text(text) if echo => {
                 frame::encode(&mut replies, OpCode::Data(Data::Text), text.as_bytes());
                 true
@@ -132,13 +139,20 @@ impl Reactor {
             return;
         }
         // Closes the server imposes on a misbehaving or slow client are
-        // worth a line to an operator; normal ones are not.
-        if matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 4408 | 4429) {
-            log::info!(
-                "closing {:?} from {} with {code}: {reason}",
-                ConnId::new(slot as u32, conn.generation),
-                conn.peer
-            );
+        // counted, and worth a line to an operator, a few a minute at most;
+        // normal ones are not.
+        if matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 1011 | 4408 | 4429) {
+            self.state.metrics.ws_closes.get_or_create(&vec![("code", code)]).inc();
+            let id = ConnId::new(slot as u32, conn.generation);
+            match self.close_log.check(self.clock.now()) {
+                Verdict::Log { suppressed_before } => {
+                    if suppressed_before > 0 {
+                        log::info!("{suppressed_before} more closes of misbehaving clients were not logged");
+                    }
+                    log::info!("closing {id:?} from {} with {code}: {reason}", conn.client);
+                }
+                Verdict::Quiet => {}
+            }
         }
         conn.queue(frame::close_frame(code, reason));
         self.start_closing(slot);
@@ -162,16 +176,24 @@ impl Reactor {
     /// Request deadline (HTTP) or ping / idle check (WebSocket).
     pub(super) fn heartbeat(&mut self, id: ConnId, ws: bool, now: Millis) {
         let cfg = &self.cfg;
-        let (auth, ping, idle) = (cfg.auth_timeout, cfg.ping_interval, cfg.idle_timeout);
+        let (auth, ping, idle, keepalive) =
+            (cfg.auth_timeout, cfg.ping_interval, cfg.idle_timeout, cfg.keepalive);
         let Some(conn) = self.live(id) else { return };
         let slot = id.slot as usize;
         let next = match (conn.phase, ws) {
-            (Phase::Http, false) if now >= conn.since + auth => {
-                // Too slow to send a request (or idle keep-alive): drop it.
-                self.remove(slot);
-                return;
+            (Phase::Http, false) => {
+                // No progress (a request too slow to arrive, a response
+                // nobody reads, an idle keep-alive), or idle past its life.
+                let idle_now = conn.pending_out() == 0 && conn.inbuf.is_empty();
+                let expired = now >= conn.born + keepalive;
+                if now >= conn.since + auth || (idle_now && expired) {
+                    self.remove(slot);
+                    return;
+                }
+                let next = conn.since + auth;
+                if expired { next } else { next.min(conn.born + keepalive) }
             }
-            (Phase::Http | Phase::HttpAwaiting, false) => conn.since.max(now) + auth,
+            (Phase::HttpAwaiting, false) => conn.since.max(now) + auth,
             (Phase::Ws, true) => {
                 let silent = now.saturating_sub(conn.since);
                 if silent >= idle {

@@ -13,7 +13,7 @@
 //! Reports are bounded by `MAX_REPORTS`. Profiles are `Arc`s shared with the hub, so
 //! an online user's profile exists once in memory.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,13 +192,12 @@ impl Store for MemoryStore {
 
     fn reporters_since(&self, user: UserId, since: u64) -> Result<usize, StoreError> {
         let m = self.maps.read();
-        let reporters: HashSet<UserId> = m
+        let counted = m
             .reports
             .iter()
-            .filter(|r| r.reported_id == user && r.created_at >= since)
-            .map(|r| r.reporter_id)
-            .collect();
-        Ok(reporters.len())
+            .filter(|r| r.reported_id == user && r.created_at >= since && r.counts_for_ban)
+            .map(|r| (r.reporter_id, r.reporter_addr));
+        Ok(super::distinct_reporters(counted))
     }
 
     fn set_ban(&self, user: UserId, ban: Ban) -> Result<(), StoreError> {

@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::net::addr::ClientAddr;
+
 /// A user's id: 128 random bits, shown as a UUID.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub u128);
@@ -158,6 +160,37 @@ pub struct Report {
     pub details: Box<str>,
     pub created_at: u64,
     pub transcript: Vec<TranscriptLine>,
+    /// The client address of the socket that sent the `REPORT` (contract
+    /// section 7): auto-ban counts distinct addresses. Never shown.
+    #[serde(skip)]
+    pub reporter_addr: Option<ClientAddr>,
+    /// The reporter's identity was at least `--auto-ban-min-age-secs` old:
+    /// only such reports count toward the auto-ban. Never shown.
+    #[serde(skip)]
+    pub counts_for_ban: bool,
+}
+
+/// How many reports count toward an auto-ban: reports from distinct users
+/// with distinct client addresses (contract section 7), taken greedily in
+/// the order given. A report whose address is unknown (made before
+/// addresses were kept) counts as an address of its own.
+pub fn distinct_reporters<A: Eq + std::hash::Hash>(
+    reports: impl IntoIterator<Item = (UserId, Option<A>)>,
+) -> usize {
+    let mut users = std::collections::HashSet::new();
+    let mut addrs = std::collections::HashSet::new();
+    let mut n = 0;
+    for (user, addr) in reports {
+        if users.contains(&user) || addr.as_ref().is_some_and(|a| addrs.contains(a)) {
+            continue;
+        }
+        users.insert(user);
+        if let Some(a) = addr {
+            addrs.insert(a);
+        }
+        n += 1;
+    }
+    n
 }
 
 /// A ban: until when (ms since the epoch), why, and who decided it.
@@ -213,6 +246,24 @@ pub struct StoreStatus {
     pub degraded: Option<String>,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_reporters_needs_both_a_new_user_and_a_new_address() {
+        let (a, b, c) = (UserId(1), UserId(2), UserId(3));
+        assert_eq!(distinct_reporters([(a, Some(1)), (b, Some(1)), (c, Some(1))]), 1, "one address");
+        assert_eq!(distinct_reporters([(a, Some(1)), (a, Some(2)), (a, Some(3))]), 1, "one user");
+        assert_eq!(distinct_reporters([(a, Some(1)), (b, Some(2)), (c, Some(3))]), 3);
+        assert_eq!(
+            distinct_reporters([(a, None::<u8>), (b, None), (b, None)]),
+            2,
+            "unknown addresses are distinct"
+        );
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("user not found")]
@@ -236,7 +287,8 @@ pub trait Store: Send + Sync {
     fn add_report(&self, report: Report) -> Result<(), StoreError>;
     /// Newest first, at most `limit`.
     fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError>;
-    /// Distinct users who reported `user` at or after `since` (epoch ms).
+    /// Reports about `user` at or after `since` (epoch ms) that count
+    /// toward an auto-ban: see [`distinct_reporters`].
     fn reporters_since(&self, user: UserId, since: u64) -> Result<usize, StoreError>;
 
     fn set_ban(&self, user: UserId, ban: Ban) -> Result<(), StoreError>;

@@ -93,6 +93,16 @@ pub fn read_response(s: &mut TcpStream) -> HttpResponse {
     HttpResponse { status, head, body: buf[head_end..head_end + len].to_vec() }
 }
 
+/// A TCP connection to `addr` from the loopback address `local`.
+#[track_caller]
+pub fn tcp_from(addr: SocketAddr, local: std::net::Ipv4Addr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    sock.bind(&SocketAddr::new(local.into(), 0).into()).expect("bind a loopback source address");
+    sock.connect(&addr.into()).expect("connect");
+    sock.into()
+}
+
 /// Sends raw bytes on a fresh connection and reads one response.
 #[track_caller]
 pub fn raw_http(addr: SocketAddr, request: &[u8]) -> HttpResponse {
@@ -152,6 +162,26 @@ impl Client {
         let (ws, resp) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
         assert_eq!(resp.status(), 101);
         Client { ws }
+    }
+
+    /// Connects from another loopback source address (127.0.0.N): to the
+    /// server, another client address (contract section 7).
+    #[track_caller]
+    pub fn connect_from(addr: SocketAddr, local: std::net::Ipv4Addr) -> Client {
+        let stream = tcp_from(addr, local);
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let (ws, resp) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
+        assert_eq!(resp.status(), 101);
+        Client { ws }
+    }
+
+    /// `connect_from`, then `AUTH`; returns after `AUTH_OK`.
+    #[track_caller]
+    pub fn authed_from(addr: SocketAddr, user: &User, local: std::net::Ipv4Addr) -> Client {
+        let mut c = Client::connect_from(addr, local);
+        c.send(json!({"type":"AUTH","id":"auth","payload":{"token": user.token}}));
+        assert_eq!(c.recv_type("AUTH_OK")["id"], "auth");
+        c
     }
 
     /// Connects and authenticates; returns after `AUTH_OK`.

@@ -1,15 +1,18 @@
 //! `AUTH {token, lastSeq?}` → `AUTH_OK {userId, profile, room?}`.
 //!
-//! A bad or missing token gets `AUTH_ERROR` and close 4401. A user already
+//! A bad or missing token gets `AUTH_ERROR` and close 4401, and nothing
+//! more from that socket is handled (contract section 7). A store that
+//! cannot answer (token lookup, ban lookup) gets `ERROR INTERNAL` and the
+//! socket stays open: a store error is never read as a permission. A user already
 //! online on another socket is moved here: the old socket gets
 //! `SESSION_ENDED {reason:"superseded"}` and close 4409, and this one takes
 //! over its queue place or room (the partner is not told).
 
 use serde::Deserialize;
 
-use super::Request;
+use super::{Outcome, Request};
 use crate::app::App;
-use crate::app::outbox::Delivery;
+use crate::app::outbox::{Delivery, Out};
 use crate::app::protocol::{self, Refusal};
 use crate::app::view::{AuthOk, ProfileView, Reason};
 use crate::store::hash_token;
@@ -24,7 +27,7 @@ pub struct Auth {
     last_seq: Option<serde_json::Value>,
 }
 
-pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
+pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
     if req.user.is_some() {
         return Err(Refusal::bad_request("this socket is already authenticated"));
     }
@@ -40,17 +43,18 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
         return reject(app, req, "unknown token");
     };
     let now = crate::app::wall_ms();
-    if let Ok(Some(ban)) = app.store.ban(record.id, now) {
+    let ban = app.store.ban(record.id, now).map_err(|e| Refusal::new("INTERNAL", format!("store: {e}")))?;
+    if let Some(ban) = ban {
         let payload =
             serde_json::json!({ "code": "BANNED", "message": "this identity is banned", "until": ban.until });
         app.out.frame(req.conn, protocol::frame("AUTH_ERROR", req.id, &payload));
         app.out.close(req.conn, 4403, "banned");
-        return Ok(());
+        return Ok(Outcome::Closing);
     }
     let last_seq = p.last_seq.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(0);
     let profile = app.touch(&record);
     let ctx = app.ctx();
-    let mut hub = app.hub.lock();
+    let mut hub = app.hub();
     let old = hub.attach(req.conn, record.id, profile.clone(), ctx.now);
     if let Some(old) = old {
         let ended = protocol::frame("SESSION_ENDED", None, &Reason { reason: "superseded" });
@@ -63,13 +67,15 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<(), Refusal> {
         room: hub.room_view(record.id),
     };
     app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
+    // From here on the reactor takes full-size messages from this socket.
+    app.out.push(Out::Authed { conn: req.conn });
     hub.replay(record.id, req.conn, last_seq, old.is_none(), &ctx);
-    Ok(())
+    Ok(Outcome::Replied)
 }
 
-fn reject(app: &App, req: &Request<'_>, message: &str) -> Result<(), Refusal> {
+fn reject(app: &App, req: &Request<'_>, message: &str) -> Result<Outcome, Refusal> {
     let payload = serde_json::json!({ "code": "INVALID_TOKEN", "message": message });
     app.out.frame(req.conn, protocol::frame("AUTH_ERROR", req.id, &payload));
     app.out.close(req.conn, 4401, "invalid token");
-    Ok(())
+    Ok(Outcome::Closing)
 }

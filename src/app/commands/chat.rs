@@ -28,13 +28,19 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     // after the rate limit and the room, which a client must fix first.
     let text = validate::chat_text(&p.text, app.cfg.max_message_chars)
         .map_err(|e| Refusal::new(e.code(), e.message()))
+        .and_then(|t| match validate::free_text_ok(t) {
+            true => Ok(t),
+            false => {
+                Err(Refusal::bad_request("text must not contain control characters but tab and newlines"))
+            }
+        })
         .and_then(|t| match app.blocklist.hits(t) {
             true => Err(Refusal::new("CONTENT_REJECTED", "the message contains a blocked word")),
             false => Ok(t),
         });
     let sent_at = crate::app::wall_ms();
     let now = app.clock.now();
-    let mut hub = app.hub.lock();
+    let mut hub = app.hub();
     hub.take(user, Limit::Chat, now)?;
     let id = hub.own_room(user, &p.room_id)?;
     let text = text?;

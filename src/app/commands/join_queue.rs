@@ -13,7 +13,8 @@ use crate::app::validate;
 #[derive(Deserialize)]
 pub struct JoinQueue {
     mood: Option<String>,
-    interests: Option<Vec<String>>,
+    /// Bounded while parsed (contract section 7).
+    interests: Option<validate::InterestList>,
     mode: Option<String>,
 }
 
@@ -26,9 +27,9 @@ pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
     };
     let mood = p.mood.as_deref().map(validate::mood).transpose().map_err(Refusal::bad_request)?;
     let interests =
-        p.interests.as_deref().map(validate::interests).transpose().map_err(Refusal::bad_request)?;
+        p.interests.map(|l| validate::interests(&l.0)).transpose().map_err(Refusal::bad_request)?;
     let ctx = app.ctx();
-    let mut hub = app.hub.lock();
+    let mut hub = app.hub();
     hub.take(user, Limit::Queue, app.clock.now())?;
     let profile = hub
         .sessions

@@ -18,7 +18,7 @@ pub struct LeaveRoom {
 pub fn run(app: &App, req: &Request<'_>, p: LeaveRoom) -> Result<(), Refusal> {
     let user = req.user()?;
     let ctx = app.ctx();
-    let mut hub = app.hub.lock();
+    let mut hub = app.hub();
     let id = hub.own_room(user, &p.room_id)?;
     app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &p.room_id }));
     hub.end_room(id, user, "left", &ctx);

@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 
 use super::App;
 use super::protocol::{Refusal, parse_payload};
+use crate::net::addr::ClientAddr;
 use crate::net::id::ConnId;
 use crate::store::UserId;
 
@@ -66,6 +67,18 @@ pub struct Request<'a> {
     pub id: Option<&'a str>,
     /// The authenticated user, if the socket has one.
     pub user: Option<UserId>,
+    /// The address the socket speaks for (contract section 7).
+    pub client: ClientAddr,
+}
+
+/// How a handled message ended, when it was not refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its reply is sent.
+    Replied,
+    /// The socket is being closed (a failed `AUTH`): nothing more it sent
+    /// is handled.
+    Closing,
 }
 
 impl Request<'_> {
@@ -75,20 +88,40 @@ impl Request<'_> {
     }
 }
 
-/// Runs one client message.
-pub fn dispatch(app: &App, req: &Request<'_>, ty: &str, payload: Option<&RawValue>) -> Result<(), Refusal> {
-    // Test-only: a command that panics, to prove one panic costs one reply.
-    #[cfg(feature = "fault-injection")]
-    if ty == "FAULT_PANIC" {
-        panic!("injected fault");
+/// Test-only faults: `FAULT_PANIC` panics outside any lock (one panic
+/// costs one reply); `FAULT_PANIC_IN_ROOM` panics halfway through ending
+/// the sender's room, with the hub locked (the hub must be repaired).
+#[cfg(feature = "fault-injection")]
+fn inject_fault(app: &App, req: &Request<'_>, ty: &str) {
+    match ty {
+        "FAULT_PANIC" => panic!("injected fault"),
+        "FAULT_PANIC_IN_ROOM" => {
+            let mut hub = app.hub();
+            if let Some(s) = req.user.and_then(|u| hub.sessions.get_mut(&u)) {
+                s.place = super::hub::Place::Idle;
+            }
+            panic!("injected fault inside a transition");
+        }
+        _ => {}
     }
+}
+
+/// Runs one client message.
+pub fn dispatch(
+    app: &App,
+    req: &Request<'_>,
+    ty: &str,
+    payload: Option<&RawValue>,
+) -> Result<Outcome, Refusal> {
+    #[cfg(feature = "fault-injection")]
+    inject_fault(app, req, ty);
     let kind = Kind::parse(ty).ok_or_else(|| Refusal::bad_request(format!("unknown message type {ty:?}")))?;
     if kind.needs_auth() {
         req.user()?;
     }
     let bad = Refusal::bad_request;
-    match kind {
-        Kind::Auth => auth::run(app, req, parse_payload(payload).map_err(bad)?),
+    let replied = match kind {
+        Kind::Auth => return auth::run(app, req, parse_payload(payload).map_err(bad)?),
         Kind::JoinQueue => join_queue::run(app, req, parse_payload(payload).map_err(bad)?),
         Kind::LeaveQueue => leave_queue::run(app, req),
         Kind::Chat => chat::run(app, req, parse_payload(payload).map_err(bad)?),
@@ -97,5 +130,6 @@ pub fn dispatch(app: &App, req: &Request<'_>, ty: &str, payload: Option<&RawValu
         Kind::Next => next::run(app, req),
         Kind::Ping => ping::run(app, req),
         Kind::Report => report::run(app, req, parse_payload(payload).map_err(bad)?),
-    }
+    };
+    replied.map(|()| Outcome::Replied)
 }

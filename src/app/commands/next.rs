@@ -13,7 +13,7 @@ use crate::app::view::RoomRef;
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let user = req.user()?;
     let ctx = app.ctx();
-    let mut hub = app.hub.lock();
+    let mut hub = app.hub();
     hub.take(user, Limit::Queue, app.clock.now())?;
     let session = hub.sessions.get(&user).ok_or_else(Refusal::not_in_room)?;
     let Place::InRoom(id) = session.place else {

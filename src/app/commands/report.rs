@@ -1,10 +1,13 @@
 //! `REPORT {roomId, reason, details?}` → `REPORTED {reportId}`.
 //!
-//! The room ends (the partner sees `PARTNER_LEFT {reason:"left"}`), the
+//! The report is stored first (contract section 7: `REPORTED` only once it
+//! is; if the store fails, `ERROR INTERNAL` and the room stays open). Then
+//! the room ends (the partner sees `PARTNER_LEFT {reason:"left"}`), the
 //! pair is never matched again, and the report keeps the room's last 20
-//! messages as evidence even when messages are not stored. Reports from
-//! `auto-ban-reports` distinct users within 24 h ban the reported user for
-//! 24 h.
+//! messages as evidence even when messages are not stored. Reports within
+//! 24 h from `auto-ban-reports` distinct users with distinct client
+//! addresses, whose identities were at least `auto-ban-min-age-secs` old,
+//! ban the reported user for 24 h.
 
 use serde::Deserialize;
 
@@ -13,7 +16,8 @@ use crate::app::App;
 use crate::app::hub::room_id_str;
 use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
-use crate::store::{Report, TranscriptLine};
+use crate::app::validate;
+use crate::store::{Report, TranscriptLine, UserId};
 
 /// Transcript lines kept with a report.
 pub const TRANSCRIPT: usize = 20;
@@ -38,13 +42,15 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
     if details.chars().count() > MAX_DETAILS {
         return Err(Refusal::bad_request(format!("details must be at most {MAX_DETAILS} characters")));
     }
+    if !validate::free_text_ok(&details) {
+        return Err(Refusal::bad_request("details must not contain control characters but tab and newlines"));
+    }
     let ctx = app.ctx();
-    let report = {
-        let mut hub = app.hub.lock();
+    let (room_id, report) = {
+        let hub = app.hub();
         let id = hub.own_room(user, &p.room_id)?;
         let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
         let (me, other) = room.sides(user);
-        let reported = room.members[other].user;
         let skip = room.recent.len().saturating_sub(TRANSCRIPT);
         let transcript = room
             .recent
@@ -56,32 +62,59 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
                 sent_at: m.sent_at,
             })
             .collect();
+        // Throwaway identities do not count toward an auto-ban.
+        let created = hub.sessions.get(&user).map_or(ctx.wall, |s| s.profile.created_at);
         let report = Report {
             report_id: format!("{:016x}", rand::random::<u64>()),
             room_id: room_id_str(id),
             reporter_id: user,
-            reported_id: reported,
+            reported_id: room.members[other].user,
             reason,
             details: details.into(),
             created_at: ctx.wall,
             transcript,
+            reporter_addr: Some(req.client),
+            counts_for_ban: ctx.wall.saturating_sub(created) >= app.cfg.auto_ban_min_age,
         };
-        let reply = serde_json::json!({ "reportId": report.report_id });
-        app.out.frame(req.conn, protocol::frame("REPORTED", req.id, &reply));
-        hub.end_room(id, user, "left", &ctx);
-        hub.pairs.forbid(user, reported);
-        report
+        (id, report)
     };
+    // Stored (committed) before anything is said or ended: if the store
+    // fails, the reporter learns so and the room stays open.
     let reported = report.reported_id;
-    app.store.add_report(report).map_err(|e| Refusal::new("INTERNAL", format!("store: {e}")))?;
-    let threshold = app.cfg.auto_ban_reports;
-    if threshold > 0 {
-        let since = ctx.wall.saturating_sub(DAY_MS);
-        let reporters = app.store.reporters_since(reported, since).unwrap_or(0);
-        if reporters >= threshold as usize {
-            log::info!("auto-ban of {reported}: {reporters} reporters within 24 h");
-            let _ = app.ban(reported, ctx.wall + DAY_MS, "reported by several users", "auto");
+    let report_id = report.report_id.clone();
+    app.store
+        .add_report(report)
+        .map_err(|e| Refusal::new("INTERNAL", format!("the report was not stored: {e}")))?;
+    {
+        let mut hub = app.hub();
+        let reply = serde_json::json!({ "reportId": report_id });
+        app.out.frame(req.conn, protocol::frame("REPORTED", req.id, &reply));
+        // The room may have ended while the report was stored.
+        if hub.own_room(user, &p.room_id).is_ok() {
+            hub.end_room(room_id, user, "left", &ctx);
         }
+        hub.pairs.forbid(user, reported);
     }
+    auto_ban(app, reported, ctx.wall);
     Ok(())
+}
+
+/// Bans `reported` for 24 h once enough reports count (contract section
+/// 7). A store that cannot count leaves the user unbanned and says so in
+/// the log: the report itself is stored and will count next time.
+fn auto_ban(app: &App, reported: UserId, now: u64) {
+    let threshold = app.cfg.auto_ban_reports;
+    if threshold == 0 {
+        return;
+    }
+    match app.store.reporters_since(reported, now.saturating_sub(DAY_MS)) {
+        Ok(n) if n >= threshold as usize => {
+            log::info!("auto-ban of {reported}: {n} reporters from distinct addresses within 24 h");
+            if let Err(e) = app.ban(reported, now + DAY_MS, "reported by several users", "auto") {
+                log::error!("auto-ban of {reported} failed: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => log::error!("auto-ban: cannot count the reports about {reported}: {e}"),
+    }
 }

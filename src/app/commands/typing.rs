@@ -1,4 +1,5 @@
-//! `TYPING {roomId, isTyping}` → `TYPING_ACK {}`; the partner gets `TYPING`.
+//! `TYPING {roomId, isTyping}` → `TYPING_ACK {}`; the partner gets
+//! `TYPING` when the state changed, at most twice a second (`app::typing`).
 
 use serde::Deserialize;
 
@@ -6,7 +7,6 @@ use super::Request;
 use crate::app::App;
 use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Empty, Refusal};
-use crate::app::view::TypingPush;
 
 #[derive(Deserialize)]
 pub struct Typing {
@@ -18,13 +18,10 @@ pub struct Typing {
 
 pub fn run(app: &App, req: &Request<'_>, p: Typing) -> Result<(), Refusal> {
     let user = req.user()?;
-    let hub = app.hub.lock();
+    let ctx = app.ctx();
+    let mut hub = app.hub();
     let id = hub.own_room(user, &p.room_id)?;
-    let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
-    if let Some(partner) = hub.partner_conn(room, user) {
-        let push = TypingPush { room_id: &p.room_id, is_typing: p.is_typing };
-        app.out.frame(partner, protocol::frame("TYPING", None, &push));
-    }
+    hub.typing(id, user, p.is_typing, &ctx);
     app.out.frame(req.conn, protocol::frame("TYPING_ACK", req.id, &Empty {}));
     Ok(())
 }

@@ -12,7 +12,10 @@ use postgres::Client;
 
 /// Every migration, oldest first: (version, name, SQL). Versions only grow;
 /// an applied migration is never edited, a change is a new file.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (2, "report_addresses", include_str!("migrations/0002_report_addresses.sql")),
+];
 
 /// Advisory lock key: "duet" in ASCII, so it is recognisable in pg_locks.
 const LOCK_KEY: i64 = 0x6475_6574;

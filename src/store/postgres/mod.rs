@@ -247,15 +247,36 @@ impl Store for PgStore {
         Ok(existed)
     }
 
-    fn add_report(&self, report: Report) -> Result<(), StoreError> {
-        match self.writer.push(Job::Report(report)) {
-            true => Ok(()),
-            false => Err(StoreError::Unavailable("the write-behind queue is full".into())),
-        }
+    /// Written at once and committed before it returns (contract section
+    /// 7: `REPORTED` only for a stored report), not through the write-behind
+    /// queue.
+    fn add_report(&self, r: Report) -> Result<(), StoreError> {
+        let transcript = serde_json::to_string(&r.transcript).unwrap_or_else(|_| "[]".into());
+        let addr = r.reporter_addr.map(|a| self.ip_hash(a.ip()));
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO reports (id, room_id, reporter_id, reported_id, reason, details, created_at,
+                                      transcript, reporter_addr, counts_for_ban)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $10)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &r.report_id,
+                    &r.room_id,
+                    &uuid(r.reporter_id),
+                    &uuid(r.reported_id),
+                    &r.reason,
+                    &&*r.details,
+                    &time(r.created_at),
+                    &transcript,
+                    &addr,
+                    &r.counts_for_ban,
+                ],
+            )
+        })?;
+        Ok(())
     }
 
     fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
-        self.writer.barrier(QUEUE_WAIT)?;
         let limit = limit.min(i64::MAX as usize) as i64;
         let rows = self.db(|c| {
             c.query(
@@ -268,14 +289,15 @@ impl Store for PgStore {
     }
 
     fn reporters_since(&self, user: UserId, since: u64) -> Result<usize, StoreError> {
-        self.writer.barrier(QUEUE_WAIT)?;
-        self.db(|c| {
-            c.query_one(
-                "SELECT count(DISTINCT reporter_id) FROM reports WHERE reported_id = $1 AND created_at >= $2",
+        let rows = self.db(|c| {
+            c.query(
+                "SELECT reporter_id, reporter_addr FROM reports
+                 WHERE reported_id = $1 AND created_at >= $2 AND counts_for_ban ORDER BY created_at",
                 &[&uuid(user), &time(since)],
             )
-            .map(|r| r.get::<_, i64>(0) as usize)
-        })
+        })?;
+        let counted = rows.iter().map(|r| (user_id(r.get(0)), r.get::<_, Option<Vec<u8>>>(1)));
+        Ok(super::distinct_reporters(counted))
     }
 
     fn set_ban(&self, user: UserId, ban: Ban) -> Result<(), StoreError> {
@@ -344,5 +366,7 @@ fn report(row: &postgres::Row) -> Option<Report> {
         details: row.try_get::<_, String>(5).ok()?.into(),
         created_at: millis(row.try_get(6).ok()?),
         transcript,
+        reporter_addr: None,
+        counts_for_ban: true,
     })
 }

@@ -1,6 +1,6 @@
 //! The write-behind queue and the persistence thread that drains it.
 //!
-//! Rooms, messages, reports and last-seen times are recorded by workers
+//! Rooms, messages and last-seen times are recorded by workers
 //! with a non-blocking `try_send`; one thread takes them off in batches of
 //! up to `MAX_BATCH` and writes each batch with one statement (one round
 //! trip), rows merged per table and passed as arrays.
@@ -8,7 +8,7 @@
 //! Invariants:
 //! - Jobs are written in queue order; a `Barrier` or `Delete` is handled
 //!   only after everything queued before it is written, which is how
-//!   readers (admin reports, auto-ban counts) see what was queued and how
+//!   readers (erasure, a flush at exit) see what was queued and how
 //!   an erasure cannot be undone by a row queued earlier.
 //! - Rows that mention a user erased here are dropped if they arrive
 //!   later (the last `FORGOTTEN` erasures are remembered).
@@ -37,7 +37,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::sql::{is_transient, time, uuid};
-use crate::store::{Event, MessageRow, Report, RoomRow, StoreError, UserId};
+use crate::store::{Event, MessageRow, RoomRow, StoreError, UserId};
 
 /// Jobs written by one statement at most.
 pub const MAX_BATCH: usize = 1_000;
@@ -51,7 +51,6 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// What a worker hands the persistence thread.
 pub enum Job {
     Event(Event),
-    Report(Report),
     /// Answered once everything queued before it is written.
     Barrier(Sender<()>),
     /// Erase a user once everything queued before it is written; answers
@@ -222,14 +221,13 @@ struct Batch {
     /// Room id → its latest row (an open and a close become one row).
     rooms: HashMap<u64, RoomRow>,
     messages: Vec<MessageRow>,
-    reports: Vec<Report>,
     /// User → latest last-seen time.
     seen: HashMap<UserId, u64>,
 }
 
 impl Batch {
     fn len(&self) -> usize {
-        self.rooms.len() + self.messages.len() + self.reports.len() + self.seen.len()
+        self.rooms.len() + self.messages.len() + self.seen.len()
     }
 
     fn add(&mut self, job: Job) {
@@ -246,7 +244,6 @@ impl Batch {
                 let t = self.seen.entry(user).or_insert(at);
                 *t = (*t).max(at);
             }
-            Job::Report(r) => self.reports.push(r),
             Job::Barrier(_) | Job::Delete(..) => {}
         }
     }
@@ -258,7 +255,6 @@ impl Batch {
             self.rooms.into_values().map(|r| Batch { rooms: HashMap::from([(r.id, r)]), ..Batch::default() }),
         );
         out.extend(self.messages.into_iter().map(|m| Batch { messages: vec![m], ..Batch::default() }));
-        out.extend(self.reports.into_iter().map(|r| Batch { reports: vec![r], ..Batch::default() }));
         out.extend(self.seen.into_iter().map(|s| Batch { seen: HashMap::from([s]), ..Batch::default() }));
         out
     }
@@ -270,14 +266,14 @@ fn mentions(job: &Job, forgotten: &Forgotten) -> bool {
         Job::Event(Event::Room(r)) => forgotten.any(&r.users),
         Job::Event(Event::Message(m)) => forgotten.any(&[m.sender]),
         Job::Event(Event::Seen { user, .. }) => forgotten.any(&[*user]),
-        Job::Report(r) => forgotten.any(&[r.reporter_id]),
         Job::Barrier(_) | Job::Delete(..) => false,
     }
 }
 
-/// One statement writes a whole batch: four data-modifying CTEs over
-/// arrays. Rooms are upserted (a close fills in `ended_at`); messages and
-/// reports ignore rows already there (a retried batch may have landed).
+/// One statement writes a whole batch: three data-modifying CTEs over
+/// arrays. Rooms are upserted (a close fills in `ended_at`); messages
+/// ignore rows already there (a retried batch may have landed). Reports
+/// are not written behind: they are committed before `REPORTED`.
 const WRITE_BATCH: &str = "
 WITH r AS (
     INSERT INTO rooms (id, user_a, user_b, mood, started_at, ended_at, end_reason)
@@ -291,20 +287,13 @@ WITH r AS (
     SELECT * FROM unnest($8::text[], $9::int8[], $10::uuid[], $11::timestamptz[], $12::int4[], $13::text[])
     ON CONFLICT DO NOTHING
     RETURNING 1
-), p AS (
-    INSERT INTO reports (id, room_id, reporter_id, reported_id, reason, details, created_at, transcript)
-    SELECT i, rm, rr, rd, rs, dt, ca, tr::jsonb
-    FROM unnest($14::text[], $15::text[], $16::uuid[], $17::uuid[], $18::text[], $19::text[],
-                $20::timestamptz[], $21::text[]) AS x(i, rm, rr, rd, rs, dt, ca, tr)
-    ON CONFLICT DO NOTHING
-    RETURNING 1
 ), s AS (
     UPDATE users SET last_seen_at = GREATEST(users.last_seen_at, x.at)
-    FROM unnest($22::uuid[], $23::timestamptz[]) AS x(id, at)
+    FROM unnest($14::uuid[], $15::timestamptz[]) AS x(id, at)
     WHERE users.id = x.id
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM m) + (SELECT count(*) FROM p) + (SELECT count(*) FROM s)";
+SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM m) + (SELECT count(*) FROM s)";
 
 /// Erasing a user (contract: `DELETE /api/users/me`): their rooms and
 /// those rooms' messages, the text of reports they filed, their ban and
@@ -433,17 +422,6 @@ impl Persister {
         let m_len: Vec<i32> = m.iter().map(|m| m.length as i32).collect();
         let m_text: Vec<Option<&str>> = m.iter().map(|m| m.text.as_deref()).collect();
 
-        let p = &b.reports;
-        let p_id: Vec<&str> = p.iter().map(|r| r.report_id.as_str()).collect();
-        let p_room: Vec<&str> = p.iter().map(|r| r.room_id.as_str()).collect();
-        let p_by: Vec<_> = p.iter().map(|r| uuid(r.reporter_id)).collect();
-        let p_of: Vec<_> = p.iter().map(|r| uuid(r.reported_id)).collect();
-        let p_reason: Vec<&str> = p.iter().map(|r| r.reason).collect();
-        let p_details: Vec<&str> = p.iter().map(|r| &*r.details).collect();
-        let p_at: Vec<_> = p.iter().map(|r| time(r.created_at)).collect();
-        let p_tr: Vec<String> =
-            p.iter().map(|r| serde_json::to_string(&r.transcript).unwrap_or_default()).collect();
-
         let s_id: Vec<_> = b.seen.keys().map(|u| uuid(*u)).collect();
         let s_at: Vec<_> = b.seen.values().map(|t| time(*t)).collect();
 
@@ -452,8 +430,7 @@ impl Persister {
             &*stmt,
             &[
                 &room_ids, &user_a, &user_b, &moods, &started, &ended, &reasons, &m_room, &m_seq, &m_sender,
-                &m_at, &m_len, &m_text, &p_id, &p_room, &p_by, &p_of, &p_reason, &p_details, &p_at, &p_tr,
-                &s_id, &s_at,
+                &m_at, &m_len, &m_text, &s_id, &s_at,
             ],
         )?;
         Ok(())

@@ -1,0 +1,57 @@
+//! What a worker remembers of each of its WebSocket connections.
+//!
+//! All commands of one connection go to one worker (`worker_for`), so this
+//! state needs no lock: each worker keeps its own map. An entry is made by
+//! `Opened` and removed by `Closed` (both sent exactly once per upgraded
+//! connection), so the map holds at most one entry per open connection of
+//! this worker.
+
+use std::collections::HashMap;
+
+use crate::net::addr::ClientAddr;
+use crate::net::id::ConnId;
+
+/// Refused messages in a row (`RATE_LIMITED` or `BAD_REQUEST`) tolerated;
+/// the next one closes the socket with 4429 (contract section 7).
+pub const MAX_REFUSALS: u8 = 50;
+
+/// One connection, as its worker sees it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Socket {
+    /// The address it speaks for (auto-ban counts distinct addresses).
+    pub client: ClientAddr,
+    /// Refused messages in a row; any other reply resets it.
+    pub refused: u8,
+    /// Being closed (a failed `AUTH`, 4429, a fault): nothing more from it
+    /// is handled, whatever it already sent.
+    pub done: bool,
+}
+
+/// The state of one worker's connections.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    map: HashMap<ConnId, Socket>,
+}
+
+impl Sockets {
+    pub fn open(&mut self, conn: ConnId, client: ClientAddr) {
+        self.map.insert(conn, Socket { client, ..Socket::default() });
+    }
+
+    pub fn close(&mut self, conn: ConnId) {
+        self.map.remove(&conn);
+    }
+
+    /// The connection's state, if it is open.
+    pub fn get(&mut self, conn: ConnId) -> Option<&mut Socket> {
+        self.map.get_mut(&conn)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
