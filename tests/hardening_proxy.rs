@@ -276,17 +276,17 @@ fn ipv6_clients_share_a_registration_bucket_per_slash_64() {
 fn socket_past_the_per_address_cap_gets_429_and_is_closed() {
     let srv = cap_server(3, &[]);
     let addr = srv.addr;
-    let held: Vec<_> = (0..3).map(|_| held_socket(addr, lo(1), &[])).collect();
+    let mut held: Vec<_> = (0..3).map(|_| held_socket(addr, lo(1), &[])).collect();
     assert_refused(connect_from(lo(1), addr), &[], "4th socket from 127.0.0.1");
     let other = held_socket(addr, lo(2), &[]);
 
     // One of the three goes: its place frees once the server has seen it
     // close (3 left: two held from .1, one from .2, plus the asking one).
-    drop(held.into_iter().next());
+    drop(held.remove(0));
     wait_connections_at_most(addr, 4);
     let again = held_socket(addr, lo(1), &[]);
     assert_refused(connect_from(lo(1), addr), &[], "4th socket from 127.0.0.1 again");
-    drop((other, again));
+    drop((other, again, held));
 }
 
 /// Section 7 rule 2 "WebSocket sockets count as well as HTTP ones": two

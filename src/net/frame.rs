@@ -205,7 +205,7 @@ impl WsReader {
                     if completes {
                         budget -= 1;
                     }
-                    self.data_frame(data, head.is_final, payload, on)?
+                    self.data_frame(data, head.is_final, payload, limit, on)?
                 }
             };
             if !go_on {
@@ -214,11 +214,14 @@ impl WsReader {
         }
     }
 
+    /// `limit` bounds what a fragmented message may reserve, not only
+    /// what it holds: a `Vec` left to double would reserve up to twice it.
     fn data_frame(
         &mut self,
         data: Data,
         fin: bool,
         payload: &[u8],
+        limit: usize,
         on: &mut dyn FnMut(WsEvent<'_>) -> bool,
     ) -> Result<bool, FrameError> {
         match (data, self.partial.as_mut()) {
@@ -234,7 +237,15 @@ impl WsReader {
                 Ok(true)
             }
             (Data::Continue, Some(partial)) => {
-                partial.bytes.extend_from_slice(payload);
+                let bytes = &mut partial.bytes;
+                let need = bytes.len() + payload.len();
+                if need > bytes.capacity() {
+                    // Doubling keeps many small fragments linear; the cap
+                    // keeps the reservation within the message limit.
+                    let grow = (bytes.capacity() * 2).max(need).min(limit.max(need));
+                    bytes.reserve_exact(grow - bytes.len());
+                }
+                bytes.extend_from_slice(payload);
                 if !fin {
                     partial.check_utf8()?;
                     return Ok(true);

@@ -260,7 +260,8 @@ impl Reactor {
                     let now = self.clock.now();
                     entry.insert(Connection::new(sock, self.next_generation, client, proxied, now));
                     let conn = ConnId::new(slot as u32, self.next_generation);
-                    self.timers.schedule(now + self.cfg.auth_timeout, Timer::Heartbeat { conn, ws: false });
+                    let first = self.cfg.auth_timeout.min(self.cfg.keepalive);
+                    self.timers.schedule(now + first, Timer::Heartbeat { conn, ws: false });
                     self.state.metrics.connections.inc();
                     // Behind a trusted proxy the client is known only once
                     // a request names it; a direct peer is judged now.
