@@ -111,7 +111,10 @@ fn check_echo(cfg: &Config) -> io::Result<()> {
         }
         // The flag does not exist in this build; its variable must not be
         // silently ignored either.
-        if std::env::var_os("DUET_ECHO").is_some() {
+        let truthy = |v: &str| {
+            matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on" | "y" | "t")
+        };
+        if std::env::var("DUET_ECHO").is_ok_and(|v| truthy(&v)) {
             return refuse("DUET_ECHO is set, but this build has no echo mode (cargo feature `echo`)".into());
         }
         return Ok(());

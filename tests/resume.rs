@@ -96,3 +96,25 @@ fn a_second_drop_gets_a_full_grace_of_its_own() {
     assert_eq!(a.recv_type("PARTNER_LEFT")["payload"]["reason"], "disconnected");
     let _ = room;
 }
+
+/// Section 7 "the partner always ends up seeing the latest state": a user
+/// who resumes while the partner is typing is told so after the replay
+/// (the new socket starts from "not typing"). It used to count the state
+/// as shown on the socket that dropped, so the returning user never saw it.
+#[test]
+fn a_user_who_resumes_sees_that_the_partner_is_typing() {
+    let srv = start_with(|c| c.resume_grace_secs = Duration::from_secs(5));
+    let (ua, ub) = (register(srv.addr, json!({})), register(srv.addr, json!({})));
+    let (mut a, mut b, room) = pair_users(srv.addr, &ua, &ub);
+    assert_eq!(a.request("TYPING", "t", json!({"roomId": room, "isTyping": true}))["type"], "TYPING_ACK");
+    assert_eq!(b.recv_type("TYPING")["payload"]["isTyping"], true);
+    drop(b);
+    assert_eq!(a.recv_type("PARTNER_AWAY")["payload"]["roomId"], room);
+    let mut b = Client::authed(srv.addr, &ub);
+    let typing = b.recv_type("TYPING");
+    assert_eq!(
+        (typing["payload"]["roomId"].as_str(), typing["payload"]["isTyping"].as_bool()),
+        (Some(room.as_str()), Some(true))
+    );
+    b.expect_silence(Duration::from_millis(100));
+}

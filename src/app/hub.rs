@@ -354,14 +354,18 @@ impl Hub {
     /// After `AUTH_OK` on a socket that took over a room: the partner's
     /// kept messages after `last_seq`, in order, then (for a resume after
     /// a drop, not a supersede) `PARTNER_BACK` to the partner.
-    pub fn replay(&self, user: UserId, conn: ConnId, last_seq: u64, resumed: bool, ctx: &Ctx<'_>) {
+    /// Then the partner's typing state, if they are typing: the new
+    /// socket starts from "not typing" (contract section 7: the partner
+    /// always ends up seeing the latest state).
+    pub fn replay(&mut self, user: UserId, conn: ConnId, last_seq: u64, resumed: bool, ctx: &Ctx<'_>) {
         let Some(Place::InRoom(id)) = self.sessions.get(&user).map(|s| s.place) else {
             return;
         };
         let Some(room) = self.rooms.get(&id) else {
             return;
         };
-        let (me, _) = room.sides(user);
+        let (me, other) = room.sides(user);
+        let partner = room.members[other].user;
         let rid = room_id_str(id);
         for m in room.recent.iter().filter(|m| m.seq > last_seq && m.from as usize != me) {
             let push = ChatPush { room_id: &rid, seq: m.seq, text: &m.text, sent_at: m.sent_at };
@@ -370,6 +374,7 @@ impl Hub {
         if resumed {
             self.partner_push(id, user, "PARTNER_BACK", ctx);
         }
+        self.typing_step(id, partner, ctx, |t, now| t.partner_reset(now));
     }
 
     fn forget_if_offline(&mut self, user: UserId) {

@@ -47,6 +47,14 @@ impl Typing {
         self.step(now)
     }
 
+    /// The partner's client starts over (a resume or a new socket): it
+    /// shows "not typing", whatever was relayed to the socket before, so
+    /// the latest state is relayed again if it is "typing".
+    pub fn partner_reset(&mut self, now: Millis) -> Step {
+        self.relayed = false;
+        self.step(now)
+    }
+
     /// The scheduled retry came due.
     pub fn retry(&mut self, now: Millis) -> Step {
         self.pending = false;
@@ -93,6 +101,15 @@ mod tests {
         assert_eq!(t.retry(1100), Step::Relay(true), "the latest state, as soon as the bound allows");
         assert_eq!(t.set(false, 1120), Step::RetryAt(1150));
         assert_eq!(t.retry(1150), Step::Relay(false));
+    }
+
+    #[test]
+    fn a_partner_that_starts_over_is_shown_typing_again() {
+        let mut t = Typing::default();
+        assert_eq!(t.set(true, 0), Step::Relay(true));
+        assert_eq!(t.partner_reset(5000), Step::Relay(true));
+        let mut idle = Typing::default();
+        assert_eq!(idle.partner_reset(0), Step::Nothing);
     }
 
     #[test]

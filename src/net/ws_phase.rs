@@ -141,7 +141,7 @@ impl Reactor {
         // Closes the server imposes on a misbehaving or slow client are
         // counted, and worth a line to an operator, a few a minute at most;
         // normal ones are not.
-        if matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 1011 | 4408 | 4429) {
+        if matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 1011 | 4401 | 4408 | 4429) {
             self.state.metrics.ws_closes.get_or_create(&vec![("code", code)]).inc();
             let id = ConnId::new(slot as u32, conn.generation);
             match self.close_log.check(self.clock.now()) {
