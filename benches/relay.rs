@@ -12,9 +12,9 @@ use duet::app::blocklist::Blocklist;
 use duet::app::command::Command;
 use duet::app::hub::{QueueRequest, room_id_str};
 use duet::app::{App, outbox};
+use duet::base::clock::Clock;
+use duet::base::id::ConnId;
 use duet::metrics::Metrics;
-use duet::net::id::ConnId;
-use duet::net::timer::Clock;
 use duet::store::memory::MemoryStore;
 use duet::store::{Mood, Profile, UserId};
 use serde_json::{Value, json};
@@ -60,7 +60,7 @@ fn worker_path(c: &mut Criterion) {
         json!({"type":"CHAT","id":"1","payload":{"roomId": room,"text":"hello there, how is your evening?"}})
             .to_string();
     let mut sockets = duet::app::sockets::Sockets::default();
-    sockets.open(a, duet::net::addr::ClientAddr::default());
+    sockets.open(a, duet::base::addr::ClientAddr::default());
     c.bench_function("relay/worker_path", |bench| {
         bench.iter(|| {
             app.handle(Command::Text { conn: a, text: text.as_str().into() }, &mut sockets);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, Subcommand};
 
-use crate::net::addr::Cidr;
+use crate::base::addr::Cidr;
 
 /// The `duet` command line.
 #[derive(Debug, Clone, Parser)]

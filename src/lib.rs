@@ -6,6 +6,7 @@
 //! shared by all. See `docs/architecture.md`.
 
 pub mod app;
+pub mod base;
 pub mod config;
 pub mod metrics;
 pub mod net;

@@ -12,11 +12,11 @@ use mio::{Poll, Waker};
 
 use crate::app::blocklist::Blocklist;
 use crate::app::{App, outbox, worker};
+use crate::base::addr::TrustedProxies;
+use crate::base::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::net::addr::TrustedProxies;
 use crate::net::reactor::{NetConfig, Reactor, WAKER};
-use crate::net::timer::Clock;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::{PgOptions, PgStore};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::App;
 use super::http_api::store_failure;
 use super::matcher::QueueKey;
-use crate::net::http::{Method, Request, Response};
+use crate::base::http::{Method, Request, Response};
 use crate::store::{UserId, hash_token};
 
 /// Reports per page, at most.

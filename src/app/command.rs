@@ -4,9 +4,9 @@
 //! connection go to the same worker (`worker_for`), so a client's messages
 //! are handled in the order it sent them.
 
-use crate::net::addr::ClientAddr;
-use crate::net::http::Request;
-use crate::net::id::ConnId;
+use crate::base::addr::ClientAddr;
+use crate::base::http::Request;
+use crate::base::id::ConnId;
 use crate::store::UserId;
 
 /// A unit of work for a worker.

@@ -10,8 +10,8 @@ use super::App;
 use super::matcher::QueueKey;
 use super::validate;
 use super::view::ProfileView;
-use crate::net::addr::ClientAddr;
-use crate::net::http::{Method, Request, Response};
+use crate::base::addr::ClientAddr;
+use crate::base::http::{Method, Request, Response};
 use crate::store::{Mood, Profile, StoreError, UserId, UserRecord, hash_token, new_token};
 
 pub fn route(app: &App, client: ClientAddr, req: &Request) -> Response {

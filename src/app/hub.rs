@@ -23,9 +23,9 @@ use super::typing::{Step, Typing};
 use super::view::{
     ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView, TypingPush,
 };
+use crate::base::clock::Millis;
+use crate::base::id::ConnId;
 use crate::metrics::Metrics;
-use crate::net::id::ConnId;
-use crate::net::timer::Millis;
 use crate::store::{Event, Mood, Profile, RoomRow, Store, UserId};
 
 /// Timing rules the hub applies, in milliseconds.

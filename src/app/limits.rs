@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use crate::net::addr::ClientAddr;
+use crate::base::addr::ClientAddr;
 
-use crate::net::timer::Millis;
+use crate::base::clock::Millis;
 
 /// Refill rate (tokens per second) and capacity.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -38,9 +38,9 @@ use self::hub::{Ctx, Hub};
 use self::outbox::{Delivery, Outbox};
 use self::protocol::{ErrorPayload, Refusal};
 use self::sockets::{MAX_REFUSALS, Socket, Sockets};
+use crate::base::clock::Clock;
+use crate::base::id::ConnId;
 use crate::metrics::Metrics;
-use crate::net::id::ConnId;
-use crate::net::timer::Clock;
 use crate::store::{Ban, Profile, Store, StoreError, UserId, UserRecord};
 
 /// Milliseconds since the Unix epoch (what clients see as times).
@@ -183,7 +183,7 @@ impl App {
                         self.metrics.panics.inc();
                         take_repaired();
                         error!("panic while serving {} {}", conn_label(conn), req.path);
-                        crate::net::http::Response::error(500, "INTERNAL", "internal error")
+                        crate::base::http::Response::error(500, "INTERNAL", "internal error")
                     });
                 self.out.http(conn, resp.to_bytes(close), close);
             }

@@ -15,8 +15,8 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
 use crate::app::command::AppTimer;
-use crate::net::id::ConnId;
-use crate::net::timer::Millis;
+use crate::base::clock::Millis;
+use crate::base::id::ConnId;
 
 /// Frames in flight from workers to the reactor, at most.
 pub const OUT_QUEUE: usize = 64 * 1024;

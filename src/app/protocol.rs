@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::net::frame::TextFrameBuilder;
+use crate::base::frame::TextFrameBuilder;
 
 /// Longest client `id`, in characters.
 pub const MAX_ID_CHARS: usize = 64;

@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::net::addr::ClientAddr;
-use crate::net::id::ConnId;
+use crate::base::addr::ClientAddr;
+use crate::base::id::ConnId;
 
 /// Refused messages in a row (`RATE_LIMITED` or `BAD_REQUEST`) tolerated;
 /// the next one closes the socket with 4429 (contract section 7).

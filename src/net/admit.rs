@@ -8,9 +8,9 @@
 //! keep the count high. Counts live in `Reactor::per_ip`, one entry per
 //! address with an open counted socket: bounded by the open connections.
 
-use super::addr::ClientAddr;
-use super::http::Response;
 use super::reactor::Reactor;
+use crate::base::addr::ClientAddr;
+use crate::base::http::Response;
 
 /// What a refused socket is told to wait, seconds: places free up as soon
 /// as any of the address's sockets closes.

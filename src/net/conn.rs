@@ -9,9 +9,9 @@ use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
 
-use super::addr::ClientAddr;
 use super::frame::WsReader;
-use super::timer::Millis;
+use crate::base::addr::ClientAddr;
+use crate::base::clock::Millis;
 
 /// Output a connection may have pending before it is closed with 1008.
 pub const MAX_PENDING_OUT: usize = 256 * 1024;

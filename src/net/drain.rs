@@ -17,8 +17,8 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use super::conn::Phase;
 use super::frame;
 use super::reactor::Reactor;
-use super::timer::Millis;
 use crate::app::command::Command;
+use crate::base::clock::Millis;
 
 /// Sent to every WebSocket before close 1001.
 const SESSION_ENDED_SHUTDOWN: &str = r#"{"type":"SESSION_ENDED","payload":{"reason":"shutdown"}}"#;

@@ -1,4 +1,5 @@
-//! WebSocket framing (RFC 6455) without a `WebSocket` object per connection.
+//! WebSocket framing (RFC 6455) without a `WebSocket` object per connection:
+//! the decoder of client frames (the encoder is `base::frame`).
 //!
 //! Headers are parsed with tungstenite's `FrameHeader::parse`; everything a
 //! server must enforce on top of it lives here: client frames are masked, no
@@ -13,13 +14,16 @@ use std::io::Cursor;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use crate::base::frame::MAX_CONTROL;
+/// The encoder is the shared vocabulary's (`base::frame`): re-exported so
+/// the codec reads as one module.
+pub use crate::base::frame::{TextFrameBuilder, close_frame, encode};
+
 /// Largest message (one frame or the sum of its fragments), in bytes.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest message before `AUTH` succeeds (contract section 7): enough for
 /// any `AUTH` or `PING`, little for a socket that never authenticates.
 pub const PRE_AUTH_MESSAGE: usize = 4 * 1024;
-/// RFC 6455 5.5: control frames carry at most 125 payload bytes.
-const MAX_CONTROL: u64 = 125;
 
 /// Why a connection must be closed; each variant names its close code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -281,63 +285,4 @@ fn close_reply(payload: &[u8]) -> Result<u16, FrameError> {
             Ok(code)
         }
     }
-}
-
-/// Appends one final, unmasked server frame to `out`.
-pub fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let head = FrameHeader { opcode, ..FrameHeader::default() };
-    // Writing into a Vec cannot fail.
-    let _ = head.format(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-/// A complete text frame holding `json`, built in one allocation: the JSON
-/// is written after a 10-byte gap, then the header is placed just before it.
-pub struct TextFrameBuilder {
-    buf: Vec<u8>,
-}
-
-const GAP: usize = 10;
-
-impl TextFrameBuilder {
-    pub fn new(capacity: usize) -> TextFrameBuilder {
-        let mut buf = Vec::with_capacity(GAP + capacity);
-        buf.resize(GAP, 0);
-        TextFrameBuilder { buf }
-    }
-
-    /// Where the payload goes.
-    pub fn body(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        let len = self.buf.len() - GAP;
-        let mut head = [0u8; GAP];
-        let head_len = {
-            let mut w = &mut head[..];
-            let h = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
-            let _ = h.format(len as u64, &mut w);
-            GAP - w.len()
-        };
-        let start = GAP - head_len;
-        self.buf[start..GAP].copy_from_slice(&head[..head_len]);
-        self.buf.drain(..start);
-        self.buf
-    }
-}
-
-/// A close frame with `code` and a reason cut (on a character boundary)
-/// to fit the 125-byte control-frame limit.
-pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
-    let mut end = reason.len().min(MAX_CONTROL as usize - 2);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut payload = Vec::with_capacity(2 + end);
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..end]);
-    let mut out = Vec::with_capacity(4 + payload.len());
-    encode(&mut out, OpCode::Control(Control::Close), &payload);
-    out
 }

@@ -4,10 +4,11 @@
 use std::sync::atomic::Ordering;
 
 use super::conn::Phase;
-use super::http::{self, HttpError, Method, Parsed, Request, Response};
-use super::id::ConnId;
+use super::http::{self, HttpError, Parsed};
 use super::reactor::Reactor;
 use crate::app::command::{Command, worker_for};
+use crate::base::http::{Method, Request, Response};
+use crate::base::id::ConnId;
 
 /// The path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws/chat";

@@ -3,7 +3,7 @@
 //! the next window opens. A hostile client can cause events without end,
 //! but not log lines without end.
 
-use super::timer::Millis;
+use crate::base::clock::Millis;
 
 const WINDOW_MS: Millis = 60_000;
 

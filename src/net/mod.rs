@@ -1,14 +1,12 @@
 //! Sockets: the reactor and everything it needs to speak HTTP/1.1 and
 //! WebSocket on one port. Nothing here knows what a chat is.
 
-pub mod addr;
 mod admit;
 pub mod conn;
 mod drain;
 pub mod frame;
 pub mod http;
 mod http_phase;
-pub mod id;
 mod log_limit;
 pub mod reactor;
 pub mod timer;

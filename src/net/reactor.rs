@@ -27,14 +27,15 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::addr::{ClientAddr, TrustedProxies};
 use super::conn::{Connection, Flush, Phase};
-use super::id::ConnId;
 use super::log_limit::LogLimit;
-use super::timer::{Clock, Millis, Timers};
+use super::timer::Timers;
 use crate::app::command::{AppTimer, Command, worker_for};
 use crate::app::outbox::{Inbox, Out};
 use crate::app::worker::WorkerLink;
+use crate::base::addr::{ClientAddr, TrustedProxies};
+use crate::base::clock::{Clock, Millis};
+use crate::base::id::ConnId;
 use crate::server::ServerState;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);

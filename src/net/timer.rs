@@ -10,32 +10,8 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
 
-/// Milliseconds since the server's start; u64 never wraps in practice.
-pub type Millis = u64;
-
-/// Monotonic clock anchored at server start, shared by reactor and workers.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    pub fn new() -> Clock {
-        Clock { start: Instant::now() }
-    }
-
-    pub fn now(&self) -> Millis {
-        self.start.elapsed().as_millis() as Millis
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
-    }
-}
+use crate::base::clock::Millis;
 
 /// A heap entry; ordering uses only (deadline, seq) so `T` needs no `Ord`.
 struct Entry<T> {

@@ -5,11 +5,11 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use super::conn::Phase;
 use super::frame::{self, Stop, WsEvent};
-use super::id::ConnId;
 use super::log_limit::Verdict;
 use super::reactor::{Reactor, Timer};
-use super::timer::Millis;
 use crate::app::command::{Command, worker_for};
+use crate::base::clock::Millis;
+use crate::base::id::ConnId;
 
 /// Sent before closing a connection that went silent (contract section 3).
 const SESSION_ENDED_IDLE: &str = r#"{"type":"SESSION_ENDED","payload":{"reason":"idle"}}"#;

@@ -11,52 +11,15 @@
 pub mod memory;
 pub mod postgres;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::net::addr::ClientAddr;
-
-/// A user's id: 128 random bits, shown as a UUID.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(pub u128);
-
-impl UserId {
-    pub fn random() -> UserId {
-        // Version 4 / variant 1 bits, so it reads as a standard UUID.
-        let raw: u128 = rand::random();
-        UserId((raw & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62))
-    }
-
-    pub fn parse(s: &str) -> Option<UserId> {
-        let hex: String = s.chars().filter(|&c| c != '-').collect();
-        if hex.len() != 32 || s.len() != 36 {
-            return None;
-        }
-        u128::from_str_radix(&hex, 16).ok().map(UserId)
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = format!("{:032x}", self.0);
-        write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl serde::Serialize for UserId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+use crate::base::addr::ClientAddr;
+/// A user's id lives in the shared vocabulary (`base`); re-exported here,
+/// where it has always been found.
+pub use crate::base::id::UserId;
 
 /// The five moods, one byte each (interned: no per-user string).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

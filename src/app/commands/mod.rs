@@ -21,8 +21,8 @@ use serde_json::value::RawValue;
 
 use super::App;
 use super::protocol::{Refusal, parse_payload};
-use crate::net::addr::ClientAddr;
-use crate::net::id::ConnId;
+use crate::base::addr::ClientAddr;
+use crate::base::id::ConnId;
 use crate::store::UserId;
 
 /// The message types a client may send.
