@@ -8,12 +8,13 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use duet::app::App;
 use duet::app::blocklist::Blocklist;
-use duet::app::command::Command;
 use duet::app::hub::{QueueRequest, room_id_str};
-use duet::app::{App, outbox};
 use duet::base::clock::Clock;
 use duet::base::id::ConnId;
+use duet::link::command::Command;
+use duet::link::outbox;
 use duet::metrics::Metrics;
 use duet::store::memory::MemoryStore;
 use duet::store::{Mood, Profile, UserId};

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod base;
 pub mod config;
+pub mod link;
 pub mod metrics;
 pub mod net;
 pub mod server;

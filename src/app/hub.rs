@@ -13,18 +13,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::command::AppTimer;
 use super::limits::{Bucket, Rate};
 use super::matcher::{Matcher, Pair, QueueKey};
-use super::outbox::{Delivery, Outbox};
 use super::pairs::PairRules;
 use super::protocol::{self, Refusal};
 use super::typing::{Step, Typing};
 use super::view::{
-    ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView, TypingPush,
+    self, ChatPush, MatchFound, PartnerLeft, PartnerView, QueueWaiting, Reason, RoomRef, RoomView, TypingPush,
 };
 use crate::base::clock::Millis;
 use crate::base::id::ConnId;
+use crate::link::command::AppTimer;
+use crate::link::outbox::{Delivery, Outbox};
 use crate::metrics::Metrics;
 use crate::store::{Event, Mood, Profile, RoomRow, Store, UserId};
 
@@ -519,7 +519,7 @@ impl Hub {
             && let Some(conn) = session.conn
         {
             self.by_conn.remove(&conn);
-            ctx.out.frame(conn, protocol::frame("SESSION_ENDED", None, &Reason { reason }));
+            ctx.out.frame(conn, view::session_ended(reason));
             ctx.out.close(conn, code, reason);
         }
     }

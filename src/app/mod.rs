@@ -6,14 +6,12 @@
 
 pub mod admin;
 pub mod blocklist;
-pub mod command;
 pub mod commands;
 pub mod guard;
 pub mod http_api;
 pub mod hub;
 pub mod limits;
 pub mod matcher;
-pub mod outbox;
 pub mod pairs;
 pub mod protocol;
 mod repair;
@@ -31,15 +29,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use log::error;
 use parking_lot::Mutex;
 
-use self::command::{AppTimer, Command};
 use self::commands::Outcome;
 use self::guard::{HubGuard, take_repaired};
 use self::hub::{Ctx, Hub};
-use self::outbox::{Delivery, Outbox};
 use self::protocol::{ErrorPayload, Refusal};
 use self::sockets::{MAX_REFUSALS, Socket, Sockets};
 use crate::base::clock::Clock;
 use crate::base::id::ConnId;
+use crate::link::command::{AppTimer, Command};
+use crate::link::outbox::{self, Delivery, Outbox};
 use crate::metrics::Metrics;
 use crate::store::{Ban, Profile, Store, StoreError, UserId, UserRecord};
 

@@ -24,9 +24,9 @@
 //! indexing or `unwrap`, only lookups that can miss.
 
 use super::hub::{Ctx, Hub, Place, room_id_str};
-use super::outbox::Delivery;
 use super::protocol;
 use super::view::PartnerLeft;
+use crate::link::outbox::Delivery;
 use crate::store::{Event, UserId};
 
 impl Hub {

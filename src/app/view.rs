@@ -128,3 +128,10 @@ pub struct TypingPush<'a> {
 pub struct Reason<'a> {
     pub reason: &'a str,
 }
+
+/// The complete `SESSION_ENDED {reason}` frame. The reactor is given the
+/// idle and shutdown ones at start (`NetConfig`), so it can end a session
+/// without knowing what one is.
+pub fn session_ended(reason: &str) -> Vec<u8> {
+    super::protocol::frame("SESSION_ENDED", None, &Reason { reason })
+}

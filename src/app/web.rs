@@ -124,9 +124,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::app::{App, blocklist::Blocklist, http_api, outbox};
+    use crate::app::{App, blocklist::Blocklist, http_api};
     use crate::base::clock::Clock;
     use crate::base::http::Request;
+    use crate::link::outbox;
     use crate::metrics::Metrics;
     use crate::store::memory::MemoryStore;
 

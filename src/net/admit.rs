@@ -54,7 +54,7 @@ impl Reactor {
 
     /// 429 `RATE_LIMITED` with `Retry-After`, then close.
     pub(super) fn refuse_over_cap(&mut self, slot: usize) {
-        self.state.metrics.refused_over_cap.inc();
+        self.shared.metrics.refused_over_cap.inc();
         let body = serde_json::json!({"error": {
             "code": "RATE_LIMITED",
             "message": "too many open connections from this address",

@@ -27,16 +27,19 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use super::Health;
 use super::conn::{Connection, Flush, Phase};
 use super::log_limit::LogLimit;
 use super::timer::Timers;
-use crate::app::command::{AppTimer, Command, worker_for};
-use crate::app::outbox::{Inbox, Out};
-use crate::app::worker::WorkerLink;
 use crate::base::addr::{ClientAddr, TrustedProxies};
 use crate::base::clock::{Clock, Millis};
 use crate::base::id::ConnId;
-use crate::server::ServerState;
+use crate::link::command::{AppTimer, Command};
+use crate::link::lifecycle::Lifecycle;
+use crate::link::outbox::{Inbox, Out};
+use crate::link::queue::WorkerLink;
+use crate::link::worker_for;
+use crate::metrics::Metrics;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
@@ -78,6 +81,25 @@ pub struct NetConfig {
     pub trusted: TrustedProxies,
     /// Longest life of an HTTP keep-alive connection.
     pub keepalive: Millis,
+    /// The complete text frame sent before closing a connection that went
+    /// silent (4408). Made by the application: what it says is not the
+    /// reactor's business.
+    pub idle_goodbye: Vec<u8>,
+    /// The complete text frame sent to every WebSocket before close 1001
+    /// at shutdown; made by the application likewise.
+    pub shutdown_goodbye: Vec<u8>,
+}
+
+/// What the reactor shares with the rest of the server.
+pub struct Shared {
+    /// Stop, drain-requested and draining flags.
+    pub life: Arc<Lifecycle>,
+    /// The server clock; the workers hold copies of the same one.
+    pub clock: Clock,
+    /// Connection and close counters.
+    pub metrics: Arc<Metrics>,
+    /// Asked by `GET /api/health`, on this thread: it must not block.
+    pub health: Arc<dyn Health>,
 }
 
 /// Reactor timers; each is checked for staleness when it fires.
@@ -119,9 +141,10 @@ pub struct Reactor {
     /// ended with data possibly left in the socket.
     pub(super) again: Vec<ConnId>,
     pub(super) accept_paused: bool,
-    pub(super) state: Arc<ServerState>,
+    /// Lifecycle flags, metrics and health, shared with the other threads.
+    pub(super) shared: Shared,
     /// SIGINT/SIGTERM as a poll source (the binary only: tests run many
-    /// servers in one process and stop them through `ServerState`).
+    /// servers in one process and stop them through `Lifecycle`).
     pub(super) signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a graceful shutdown began.
     pub(super) drain: Option<super::drain::Drain>,
@@ -141,7 +164,7 @@ impl Reactor {
         cfg: NetConfig,
         workers: Vec<WorkerLink>,
         inbox: Inbox,
-        state: Arc<ServerState>,
+        shared: Shared,
     ) -> io::Result<Reactor> {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let signals = if cfg.handle_signals {
@@ -159,7 +182,7 @@ impl Reactor {
             next_generation: 0,
             timers: Timers::new(),
             app_timers: Slab::new(),
-            clock: state.clock,
+            clock: shared.clock,
             cfg,
             workers,
             inbox,
@@ -167,7 +190,7 @@ impl Reactor {
             dirty: Vec::new(),
             again: Vec::new(),
             accept_paused: false,
-            state,
+            shared,
             signals,
             drain: None,
             per_ip: HashMap::new(),
@@ -178,7 +201,7 @@ impl Reactor {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let mut backlog = false;
-        while !self.state.stopping.load(Ordering::Acquire) {
+        while !self.shared.life.stopping.load(Ordering::Acquire) {
             let timeout = if backlog || !self.again.is_empty() {
                 Some(Duration::ZERO)
             } else {
@@ -213,7 +236,7 @@ impl Reactor {
                     }
                 }
             }
-            if self.state.drain_requested.load(Ordering::Acquire) {
+            if self.shared.life.drain_requested.load(Ordering::Acquire) {
                 self.begin_drain();
             }
             backlog = self.drain_outgoing();
@@ -263,7 +286,7 @@ impl Reactor {
                     let conn = ConnId::new(slot as u32, self.next_generation);
                     let first = self.cfg.auth_timeout.min(self.cfg.keepalive);
                     self.timers.schedule(now + first, Timer::Heartbeat { conn, ws: false });
-                    self.state.metrics.connections.inc();
+                    self.shared.metrics.connections.inc();
                     // Behind a trusted proxy the client is known only once
                     // a request names it; a direct peer is judged now.
                     if !proxied && !self.admit(slot, client) {
@@ -604,6 +627,6 @@ impl Reactor {
         if conn.counted {
             self.uncount(conn.client);
         }
-        self.state.metrics.connections.dec();
+        self.shared.metrics.connections.dec();
     }
 }

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use super::Request;
 use crate::app::App;
 use crate::app::hub::{KEPT_MESSAGES, Kept, Limit};
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::validate;
 use crate::app::view::{ChatAck, ChatPush};
+use crate::link::outbox::Delivery;
 use crate::store::{Event, MessageRow};
 
 #[derive(Deserialize)]

@@ -5,9 +5,9 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::view::RoomRef;
+use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct LeaveRoom {

@@ -6,9 +6,9 @@ use super::Request;
 use crate::app::App;
 use crate::app::hub::Limit;
 use crate::app::hub::{Place, QueueRequest, room_id_str};
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::view::RoomRef;
+use crate::link::outbox::Delivery;
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let user = req.user()?;

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
+use crate::link::outbox::Delivery;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

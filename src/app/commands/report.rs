@@ -14,9 +14,9 @@ use serde::Deserialize;
 use super::Request;
 use crate::app::App;
 use crate::app::hub::room_id_str;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::validate;
+use crate::link::outbox::Delivery;
 use crate::store::{Report, TranscriptLine, UserId};
 
 /// Transcript lines kept with a report.

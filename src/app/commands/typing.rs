@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Empty, Refusal};
+use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct Typing {
