@@ -10,7 +10,8 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use duet::app::App;
 use duet::app::blocklist::Blocklist;
-use duet::app::hub::{QueueRequest, room_id_str};
+use duet::app::hub::QueueRequest;
+use duet::app::room::room_id_str;
 use duet::base::clock::Clock;
 use duet::base::id::ConnId;
 use duet::link::command::Command;
@@ -54,7 +55,7 @@ fn worker_path(c: &mut Criterion) {
             let req = QueueRequest { mood: Mood::Chill, random_mode: false, interests: Box::new([]) };
             hub.join(user, req, None, &ctx).expect("queued");
         }
-        room_id_str(*hub.rooms.keys().next().expect("paired"))
+        room_id_str(hub.room_of(UserId(1)).expect("paired"))
     };
     while inbox.rx.try_recv().is_ok() {}
     let text =

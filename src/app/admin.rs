@@ -57,12 +57,12 @@ fn json(v: serde_json::Value) -> Response {
 fn stats(app: &App) -> Response {
     let hub = app.hub();
     let queues: serde_json::Map<String, serde_json::Value> =
-        QueueKey::ALL.iter().map(|q| (q.as_str().to_string(), hub.matcher.len(*q).into())).collect();
+        QueueKey::ALL.iter().map(|q| (q.as_str().to_string(), hub.queue_len(*q).into())).collect();
     json(serde_json::json!({
-        "onlineUsers": hub.by_conn.len(),
+        "onlineUsers": hub.online(),
         "connections": app.metrics.connections.get(),
         "queueSizes": queues,
-        "activeRooms": hub.rooms.len(),
+        "activeRooms": hub.room_count(),
         "roomsCreated": app.metrics.rooms_created.get(),
         "messagesRelayed": app.metrics.messages.get(),
         "uptimeSeconds": app.clock.now() / 1000,

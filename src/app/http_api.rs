@@ -136,9 +136,7 @@ fn register_or_update(app: &App, client: ClientAddr, req: &Request) -> Response 
         if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
             return store_failure(e);
         }
-        if let Some(session) = app.hub().sessions.get_mut(&user.id) {
-            session.profile = profile.clone();
-        }
+        app.hub().set_profile(user.id, profile.clone());
         (user.id, req.bearer.clone().unwrap_or_default(), profile)
     } else {
         if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
@@ -199,10 +197,10 @@ fn metrics(app: &App) -> Response {
     {
         let hub = app.hub();
         let m = &app.metrics;
-        m.online_users.set(hub.by_conn.len() as i64);
-        m.rooms_active.set(hub.rooms.len() as i64);
+        m.online_users.set(hub.online() as i64);
+        m.rooms_active.set(hub.room_count() as i64);
         for q in QueueKey::ALL {
-            m.queue_size.get_or_create(&vec![("mood", q.as_str())]).set(hub.matcher.len(q) as i64);
+            m.queue_size.get_or_create(&vec![("mood", q.as_str())]).set(hub.queue_len(q) as i64);
         }
     }
     Response::with_type(200, "text/plain; version=0.0.4; charset=utf-8", app.metrics.encode().into_bytes())

@@ -14,7 +14,7 @@ pub mod limits;
 pub mod matcher;
 pub mod pairs;
 pub mod protocol;
-mod repair;
+pub mod room;
 pub mod sockets;
 pub mod typing;
 pub mod validate;

@@ -31,11 +31,8 @@ pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
     let ctx = app.ctx();
     let mut hub = app.hub();
     hub.take(user, Limit::Queue, app.clock.now())?;
-    let profile = hub
-        .sessions
-        .get(&user)
-        .map(|s| s.profile.clone())
-        .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))?;
+    let profile =
+        hub.profile(user).cloned().ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))?;
     let request = QueueRequest {
         mood: mood.unwrap_or(profile.mood),
         random_mode,

@@ -97,8 +97,8 @@ fn inject_fault(app: &App, req: &Request<'_>, ty: &str) {
         "FAULT_PANIC" => panic!("injected fault"),
         "FAULT_PANIC_IN_ROOM" => {
             let mut hub = app.hub();
-            if let Some(s) = req.user.and_then(|u| hub.sessions.get_mut(&u)) {
-                s.place = super::hub::Place::Idle;
+            if let Some(user) = req.user {
+                hub.break_place_for_fault(user);
             }
             panic!("injected fault inside a transition");
         }
