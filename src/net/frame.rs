@@ -25,24 +25,62 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// any `AUTH` or `PING`, little for a socket that never authenticates.
 pub const PRE_AUTH_MESSAGE: usize = 4 * 1024;
 
-/// Why a connection must be closed; each variant names its close code.
+/// Why a connection must be closed: one variant per rule the peer broke
+/// (as tungstenite's `ProtocolError`), so a test can tell which rule
+/// refused a frame; each names its close code (RFC 6455 7.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// 1002: the peer broke the framing rules.
-    #[error("protocol error: {0}")]
-    Protocol(&'static str),
+    /// 1002: a client frame must be masked (RFC 6455 5.1).
+    #[error("protocol error: client frame not masked")]
+    Unmasked,
+    /// 1002: an RSV bit is set, and no extension that would define it was
+    /// negotiated (5.2).
+    #[error("protocol error: reserved bits set")]
+    ReservedBits,
+    /// 1002: opcode 0x3-0x7 or 0xB-0xF (5.2).
+    #[error("protocol error: reserved opcode")]
+    ReservedOpcode,
+    /// 1002: a control frame with more than 125 payload bytes (5.5).
+    #[error("protocol error: control frame longer than 125 bytes")]
+    ControlTooLong,
+    /// 1002: a control frame without FIN (5.5: never fragmented).
+    #[error("protocol error: fragmented control frame")]
+    FragmentedControl,
+    /// 1002: a continuation frame with no fragmented message open (5.4).
+    #[error("protocol error: continuation without a start")]
+    ContinuationWithoutStart,
+    /// 1002: a new text or binary frame while a fragmented message is
+    /// still open (5.4).
+    #[error("protocol error: new message inside a fragmented one")]
+    NewMessageInFragmented,
+    /// 1002: a close code a peer may not send (7.4: below 1000, 1004-1006,
+    /// 1015, 1016-2999, 5000 and up).
+    #[error("protocol error: invalid close code")]
+    BadCloseCode,
+    /// 1002: a close payload of one byte (a code is two bytes, 5.5.1).
+    #[error("protocol error: one-byte close payload")]
+    ShortClosePayload,
     /// 1007: a text message or close reason is not UTF-8.
     #[error("invalid UTF-8 in a text message")]
     BadUtf8,
-    /// 1009: the message exceeds [`MAX_MESSAGE`].
+    /// 1009: the message exceeds [`MAX_MESSAGE`] (or the limit in force).
     #[error("message too big")]
     TooBig,
 }
 
 impl FrameError {
+    /// The close code to send the peer.
     pub fn close_code(self) -> u16 {
         match self {
-            FrameError::Protocol(_) => 1002,
+            FrameError::Unmasked
+            | FrameError::ReservedBits
+            | FrameError::ReservedOpcode
+            | FrameError::ControlTooLong
+            | FrameError::FragmentedControl
+            | FrameError::ContinuationWithoutStart
+            | FrameError::NewMessageInFragmented
+            | FrameError::BadCloseCode
+            | FrameError::ShortClosePayload => 1002,
             FrameError::BadUtf8 => 1007,
             FrameError::TooBig => 1009,
         }
@@ -166,18 +204,22 @@ impl WsReader {
             let (head, len) = match FrameHeader::parse(&mut cursor) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => return Ok((pos, Stop::Incomplete)),
-                Err(_) => return Err(FrameError::Protocol("reserved opcode")),
+                // tungstenite refuses only a reserved opcode here.
+                Err(_) => return Err(FrameError::ReservedOpcode),
             };
             let head_len = cursor.position() as usize;
             let control = matches!(head.opcode, OpCode::Control(_));
             if head.rsv1 || head.rsv2 || head.rsv3 {
-                return Err(FrameError::Protocol("reserved bits set"));
+                return Err(FrameError::ReservedBits);
             }
             let Some(mask) = head.mask else {
-                return Err(FrameError::Protocol("client frame not masked"));
+                return Err(FrameError::Unmasked);
             };
-            if control && (len > MAX_CONTROL || !head.is_final) {
-                return Err(FrameError::Protocol("bad control frame"));
+            if control && len > MAX_CONTROL {
+                return Err(FrameError::ControlTooLong);
+            }
+            if control && !head.is_final {
+                return Err(FrameError::FragmentedControl);
             }
             let assembled = self.partial.as_ref().map_or(0, |p| p.bytes.len());
             if !control && len.saturating_add(assembled as u64) > limit as u64 {
@@ -203,7 +245,7 @@ impl WsReader {
                     return Ok((pos, Stop::Closed));
                 }
                 OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
-                    return Err(FrameError::Protocol("reserved opcode"));
+                    return Err(FrameError::ReservedOpcode);
                 }
                 OpCode::Data(data) => {
                     if completes {
@@ -229,10 +271,8 @@ impl WsReader {
         on: &mut dyn FnMut(WsEvent<'_>) -> bool,
     ) -> Result<bool, FrameError> {
         match (data, self.partial.as_mut()) {
-            (Data::Continue, None) => Err(FrameError::Protocol("continuation without a start")),
-            (Data::Text | Data::Binary, Some(_)) => {
-                Err(FrameError::Protocol("new message inside a fragmented one"))
-            }
+            (Data::Continue, None) => Err(FrameError::ContinuationWithoutStart),
+            (Data::Text | Data::Binary, Some(_)) => Err(FrameError::NewMessageInFragmented),
             (Data::Text | Data::Binary, None) if fin => emit(data == Data::Text, payload, on),
             (Data::Text | Data::Binary, None) => {
                 let mut partial = Partial { text: data == Data::Text, bytes: payload.to_vec(), checked: 0 };
@@ -257,7 +297,7 @@ impl WsReader {
                 let done = self.partial.take().expect("matched Some above");
                 emit(done.text, &done.bytes, on)
             }
-            (Data::Reserved(_), _) => Err(FrameError::Protocol("reserved opcode")),
+            (Data::Reserved(_), _) => Err(FrameError::ReservedOpcode),
         }
     }
 }
@@ -275,11 +315,11 @@ fn emit(text: bool, payload: &[u8], on: &mut dyn FnMut(WsEvent<'_>) -> bool) -> 
 fn close_reply(payload: &[u8]) -> Result<u16, FrameError> {
     match payload {
         [] => Ok(1000),
-        [_] => Err(FrameError::Protocol("one-byte close payload")),
+        [_] => Err(FrameError::ShortClosePayload),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
             if !valid_close_code(code) {
-                return Err(FrameError::Protocol("invalid close code"));
+                return Err(FrameError::BadCloseCode);
             }
             std::str::from_utf8(reason).map_err(|_| FrameError::BadUtf8)?;
             Ok(code)
