@@ -340,10 +340,29 @@ impl Reactor {
                     return;
                 }
                 Ok(n) => {
-                    // A short read emptied the socket: a new edge will come
-                    // with new data, so skip the read that would only say
-                    // WouldBlock (a syscall per message). After a half-close
-                    // no edge comes, so then read on to the EOF.
+                    // A short read is taken to mean the socket is empty, and
+                    // the read that would only say WouldBlock is skipped: a
+                    // syscall saved per message. mio does not promise this:
+                    // its `Poll` documentation ("Draining readiness") says an
+                    // operation must be repeated until it returns WouldBlock,
+                    // else no further event is guaranteed, even for new data.
+                    //
+                    // It holds on Linux (and Android), where mio is epoll
+                    // with EPOLLET: a TCP read that returns fewer bytes than
+                    // asked took everything queued on the socket at that
+                    // moment, and epoll reports a new edge each time new
+                    // data is queued (the socket's data-ready callback puts
+                    // it back on the ready list, even while we read), so
+                    // data arriving after this read brings its own event.
+                    // It is not valid on Windows, where mio re-arms a
+                    // socket's readiness only after an operation returned
+                    // WouldBlock: there the connection would stall. kqueue
+                    // (macOS, BSD; EV_CLEAR) should behave like epoll but
+                    // was never tested. On another platform, drain until
+                    // WouldBlock (drop `drained` below).
+                    //
+                    // After a half-close no edge comes for the rest, so then
+                    // read on to the EOF.
                     let drained = n < scratch.len() && !conn.read_closed;
                     self.consume(slot, &mut scratch[..n]);
                     self.scratch = scratch;
