@@ -55,11 +55,13 @@ fn open_store(cfg: &Config, metrics: &Metrics) -> io::Result<Arc<dyn Store>> {
 
 /// A running server.
 pub struct Server {
+    /// Where it listens (port 0 resolved).
     addr: SocketAddr,
     /// Lifecycle flags shared with the reactor.
     state: Arc<Lifecycle>,
     /// Wakes the reactor so it sees a flag just set.
     waker: Arc<Waker>,
+    /// Joined (once) by `join` or `stop`.
     reactor: Option<JoinHandle<()>>,
     /// Kept so it can be inspected (tests) and outlives the threads.
     pub app: Arc<App>,

@@ -90,9 +90,12 @@ fn reports(app: &App, query: &str) -> Response {
 
 #[derive(Deserialize)]
 struct BanBody {
+    /// Who to ban: a user id the store knows.
     #[serde(rename = "userId")]
     user_id: String,
+    /// How long, 1 minute to ten years.
     minutes: u64,
+    /// Shown to nobody but admins; at most 500 characters.
     reason: Option<String>,
 }
 

@@ -73,8 +73,11 @@ fn authenticate(app: &App, req: &Request) -> Result<UserRecord, Response> {
 
 #[derive(Deserialize, Default)]
 struct ProfileBody {
+    /// Each field absent = keep (update) or generate/default (register).
     nickname: Option<String>,
+    /// A mood name.
     mood: Option<String>,
+    /// One emoji.
     avatar: Option<String>,
     /// Bounded while parsed (contract section 7).
     interests: Option<validate::InterestList>,
@@ -82,9 +85,13 @@ struct ProfileBody {
 
 /// The validated fields of a profile body.
 struct Changes {
+    /// Validated; None = not given.
     nickname: Option<Box<str>>,
+    /// Parsed mood; None = not given.
     mood: Option<Mood>,
+    /// Validated; None = not given.
     avatar: Option<Box<str>>,
+    /// Normalised; None = not given.
     interests: Option<Box<[Box<str>]>>,
 }
 

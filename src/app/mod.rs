@@ -49,6 +49,7 @@ pub fn wall_ms() -> u64 {
 /// Settings handlers read.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
+    /// Longest `CHAT` text, in characters (`--max-message-chars`).
     pub max_message_chars: usize,
     /// Distinct reporters within 24 h that ban a user; 0 = off.
     pub auto_ban_reports: u32,
@@ -61,16 +62,21 @@ pub struct AppConfig {
 }
 
 pub struct App {
+    /// What handlers read of the configuration.
     pub cfg: AppConfig,
     /// Chat words refused with `CONTENT_REJECTED`; loaded once at start.
     pub blocklist: blocklist::Blocklist,
     /// Registrations per client address.
     pub registrations: Mutex<limits::IpLimiter>,
+    /// The server clock, shared with the reactor, for buckets and timers.
     pub clock: Clock,
+    /// Identities, bans, reports; and `record` for rooms and messages.
     pub store: Arc<dyn Store>,
     /// Taken only through [`App::hub`].
     hub: Mutex<Hub>,
+    /// Everything a client receives leaves through it.
     pub out: Outbox,
+    /// Counters handlers bump and `/metrics` encodes.
     pub metrics: Arc<Metrics>,
     /// The bundled web client, rendered once at start.
     pub web: web::WebClient,

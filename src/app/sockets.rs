@@ -30,6 +30,7 @@ pub struct Socket {
 /// The state of one worker's connections.
 #[derive(Debug, Default)]
 pub struct Sockets {
+    /// One entry per open upgraded connection of this worker.
     map: HashMap<ConnId, Socket>,
 }
 

@@ -52,6 +52,7 @@ pub const PAGE: &str = "/";
 
 /// The rendered page and its assets.
 pub struct WebClient {
+    /// `index.html` with the configuration filled in, rendered once.
     index: Box<str>,
 }
 

@@ -24,6 +24,7 @@ const DRAIN_DEADLINE_MS: Millis = 8_000;
 /// Progress of a drain.
 #[derive(Debug, Clone, Copy)]
 pub struct Drain {
+    /// When the reactor leaves its loop whatever is still open.
     pub deadline: Millis,
     /// The workers have cancelled waits and ended rooms.
     pub ready: bool,

@@ -9,6 +9,7 @@ const WINDOW_MS: Millis = 60_000;
 
 #[derive(Debug)]
 pub struct LogLimit {
+    /// Lines allowed per window.
     per_minute: u32,
     /// Start of the current window.
     window: Millis,

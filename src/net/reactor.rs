@@ -59,11 +59,15 @@ const CLOSE_LOG_PER_MINUTE: u32 = 10;
 /// Reactor settings, resolved to milliseconds.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
+    /// HTTP: a request must arrive completely within it; WebSocket: `AUTH` must succeed within it (4401).
     pub auth_timeout: Millis,
+    /// Silence after which the server pings.
     pub ping_interval: Millis,
+    /// Silence after which the server says goodbye and closes (4408).
     pub idle_timeout: Millis,
     /// Bound on waiting for the peer after our final bytes.
     pub linger: Millis,
+    /// `Origin`s an upgrade may come from; empty = any.
     pub allowed_origins: Vec<String>,
     /// Open connections at most (below the descriptor limit).
     pub max_conns: usize,
@@ -120,18 +124,25 @@ pub enum Timer {
 }
 
 pub struct Reactor {
+    /// Every socket, the listener, the waker and the signals.
     pub(super) poll: Poll,
+    /// Deregistered when a drain begins: no more accepts.
     pub(super) listener: TcpListener,
+    /// The connections, by slot (= mio token).
     pub(super) conns: Slab<Connection>,
     /// Bumped per accept; the generation of the next connection.
     pub(super) next_generation: u32,
+    /// Every reactor deadline: heartbeats, auth, linger, app timers.
     pub(super) timers: Timers<Timer>,
     /// Payloads of the application timers in `timers`.
     pub(super) app_timers: Slab<AppTimer>,
+    /// The server clock (shared with the workers).
     pub(super) clock: Clock,
+    /// Timeouts and bounds, fixed at start.
     pub(super) cfg: NetConfig,
     /// One link per worker: this tick's batch and the in-flight bound.
     pub(super) workers: Vec<WorkerLink>,
+    /// What the workers send back: frames, closes, answers, timers.
     pub(super) inbox: Inbox,
     /// The one read buffer; taken out while a read is processed.
     pub(super) scratch: Vec<u8>,
@@ -140,6 +151,7 @@ pub struct Reactor {
     /// Connections to process again: paused ones, or ones whose read turn
     /// ended with data possibly left in the socket.
     pub(super) again: Vec<ConnId>,
+    /// Out of descriptors: accepting resumes at a `ResumeAccept` timer.
     pub(super) accept_paused: bool,
     /// Lifecycle flags, metrics and health, shared with the other threads.
     pub(super) shared: Shared,

@@ -15,9 +15,11 @@ use crate::base::clock::Millis;
 
 /// A heap entry; ordering uses only (deadline, seq) so `T` needs no `Ord`.
 struct Entry<T> {
+    /// When it is due (already one millisecond late, see `schedule`).
     at: Millis,
     /// Insertion order, so equal deadlines fire first-in first-out.
     seq: u64,
+    /// What fires.
     item: T,
 }
 
@@ -40,7 +42,9 @@ impl<T> Ord for Entry<T> {
 
 /// Deadlines in firing order.
 pub struct Timers<T> {
+    /// Min-heap by (deadline, insertion order).
     heap: BinaryHeap<Reverse<Entry<T>>>,
+    /// The last insertion number given out.
     seq: u64,
 }
 

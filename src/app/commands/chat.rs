@@ -17,8 +17,10 @@ use crate::store::{Event, MessageRow};
 
 #[derive(Deserialize)]
 pub struct Chat {
+    /// Must name the sender's room.
     #[serde(rename = "roomId")]
     room_id: String,
+    /// Checked against the text rules before the hub is locked.
     text: String,
 }
 

@@ -12,9 +12,11 @@ use crate::app::validate;
 
 #[derive(Deserialize)]
 pub struct JoinQueue {
+    /// Which queue; absent = the profile's mood.
     mood: Option<String>,
     /// Bounded while parsed (contract section 7).
     interests: Option<validate::InterestList>,
+    /// `same_mood` (default) or `random` (the cross-mood pool).
     mode: Option<String>,
 }
 

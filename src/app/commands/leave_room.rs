@@ -11,6 +11,7 @@ use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct LeaveRoom {
+    /// Must name the sender's room.
     #[serde(rename = "roomId")]
     room_id: String,
 }

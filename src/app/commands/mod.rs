@@ -62,6 +62,7 @@ impl Kind {
 
 /// Who sent a message and how to answer it.
 pub struct Request<'a> {
+    /// The socket it came on: where the reply goes.
     pub conn: ConnId,
     /// The id to echo in the one direct reply.
     pub id: Option<&'a str>,

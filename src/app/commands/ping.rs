@@ -10,6 +10,7 @@ use crate::link::outbox::Delivery;
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Pong {
+    /// Wall clock (epoch ms), so a client can estimate its offset.
     server_time: u64,
 }
 

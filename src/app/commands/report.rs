@@ -27,9 +27,12 @@ const DAY_MS: u64 = 24 * 3600 * 1000;
 
 #[derive(Deserialize)]
 pub struct ReportMsg {
+    /// The reporter's current room: its partner is the one reported.
     #[serde(rename = "roomId")]
     room_id: String,
+    /// One of `REPORT_REASONS`.
     reason: String,
+    /// Free text, at most `MAX_DETAILS` characters.
     details: Option<String>,
 }
 

@@ -10,8 +10,10 @@ use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct Typing {
+    /// Must name the sender's room.
     #[serde(rename = "roomId")]
     room_id: String,
+    /// The sender's state now; the partner hears only changes.
     #[serde(rename = "isTyping")]
     is_typing: bool,
 }
