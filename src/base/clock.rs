@@ -3,7 +3,7 @@
 //!
 //! Monotonic (an `Instant` underneath), so a wall-clock step never fires a
 //! timeout early or late; wall-clock times that clients see are made
-//! elsewhere (`app::wall_ms`).
+//! by the application.
 
 use std::time::Instant;
 

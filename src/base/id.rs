@@ -9,7 +9,7 @@
 //! does not match the slot's current occupant.
 //!
 //! A user id is 128 random bits shown as a UUID; it never reaches a
-//! partner (see `app::view`).
+//! partner (the application never puts it in a partner-facing payload).
 
 use std::fmt;
 

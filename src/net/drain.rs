@@ -26,7 +26,7 @@ const DRAIN_DEADLINE_MS: Millis = 8_000;
 pub struct Drain {
     /// When the reactor leaves its loop whatever is still open.
     pub deadline: Millis,
-    /// The workers have cancelled waits and ended rooms.
+    /// The workers answered the drain: the application has let go.
     pub ready: bool,
 }
 

@@ -80,8 +80,9 @@ impl Reactor {
         self.admit(slot, client)
     }
 
-    /// `draining` (503) during shutdown; `degraded` (200: chat still
-    /// works) with the reason while the database is away; else `ok`.
+    /// `draining` (503) during shutdown; `degraded` (200: the service still
+    /// works) with the reason [`Health`](super::Health) gives (the database
+    /// is away); else `ok`.
     fn health(&self) -> Response {
         let draining = self.shared.life.draining.load(Ordering::Acquire);
         let degraded = self.shared.health.degraded();

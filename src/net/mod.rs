@@ -24,7 +24,7 @@ pub use http_phase::WS_PATH;
 /// How the reactor asks the rest of the server whether it is healthy, for
 /// `GET /api/health` (answered on the reactor thread).
 pub trait Health: Send + Sync {
-    /// Why the server is degraded (it still serves chat, e.g. while the
+    /// Why the server is degraded (it still serves, e.g. while the
     /// database is away), or `None` when it is fine. Must not block.
     fn degraded(&self) -> Option<String>;
 }

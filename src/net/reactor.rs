@@ -638,7 +638,7 @@ impl Reactor {
 
     /// As `notify_closed`; with `echo`, the worker answers with the close
     /// frame to send back, so the client sees its close answered only once
-    /// the server has let go of its queue place and room.
+    /// the application has let go of what it held for the connection.
     pub(super) fn notify_closed_with(&mut self, slot: usize, echo: Option<u16>) {
         let conn = &mut self.conns[slot];
         if conn.upgraded && !conn.notified {
