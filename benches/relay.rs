@@ -8,13 +8,15 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use duet::app::App;
 use duet::app::blocklist::Blocklist;
-use duet::app::command::Command;
-use duet::app::hub::{QueueRequest, room_id_str};
-use duet::app::{App, outbox};
+use duet::app::hub::QueueRequest;
+use duet::app::room::room_id_str;
+use duet::base::clock::Clock;
+use duet::base::id::ConnId;
+use duet::link::command::Command;
+use duet::link::outbox;
 use duet::metrics::Metrics;
-use duet::net::id::ConnId;
-use duet::net::timer::Clock;
 use duet::store::memory::MemoryStore;
 use duet::store::{Mood, Profile, UserId};
 use serde_json::{Value, json};
@@ -53,14 +55,14 @@ fn worker_path(c: &mut Criterion) {
             let req = QueueRequest { mood: Mood::Chill, random_mode: false, interests: Box::new([]) };
             hub.join(user, req, None, &ctx).expect("queued");
         }
-        room_id_str(*hub.rooms.keys().next().expect("paired"))
+        room_id_str(hub.room_of(UserId(1)).expect("paired"))
     };
     while inbox.rx.try_recv().is_ok() {}
     let text =
         json!({"type":"CHAT","id":"1","payload":{"roomId": room,"text":"hello there, how is your evening?"}})
             .to_string();
     let mut sockets = duet::app::sockets::Sockets::default();
-    sockets.open(a, duet::net::addr::ClientAddr::default());
+    sockets.open(a, duet::base::addr::ClientAddr::default());
     c.bench_function("relay/worker_path", |bench| {
         bench.iter(|| {
             app.handle(Command::Text { conn: a, text: text.as_str().into() }, &mut sockets);

@@ -12,14 +12,17 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, Subcommand};
 
-use crate::net::addr::Cidr;
+use crate::base::addr::Cidr;
 
 /// The `duet` command line.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "duet", version, about = "duet: an anonymous 1:1 chat server")]
 pub struct Cli {
+    // (Plain comments: clap would read doc comments as help text.)
+    // A maintenance subcommand; none = run the server.
     #[command(subcommand)]
     pub command: Option<Command>,
+    // The server's settings, flattened into the top-level flags.
     #[command(flatten)]
     pub config: Config,
 }

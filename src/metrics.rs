@@ -59,6 +59,7 @@ pub struct Metrics {
     /// violations, slow readers, rate limits, idle): the log shows only a
     /// few a minute, this counts them all.
     pub ws_closes: Family<CodeLabel, Counter>,
+    /// What `/metrics` encodes: every metric above, registered once.
     registry: Registry,
 }
 

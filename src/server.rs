@@ -4,40 +4,33 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 
 use log::info;
 use mio::{Poll, Waker};
 
 use crate::app::blocklist::Blocklist;
-use crate::app::{App, outbox, worker};
+use crate::app::{App, view, worker};
+use crate::base::addr::TrustedProxies;
+use crate::base::clock::Clock;
 use crate::config::Config;
+use crate::link::lifecycle::Lifecycle;
+use crate::link::outbox;
 use crate::metrics::Metrics;
-use crate::net::addr::TrustedProxies;
-use crate::net::reactor::{NetConfig, Reactor, WAKER};
-use crate::net::timer::Clock;
+use crate::net::Health;
+use crate::net::reactor::{NetConfig, Reactor, Shared, WAKER};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::{PgOptions, PgStore};
 
-/// State every thread may read: lifecycle flags, clock, counters.
-pub struct ServerState {
-    /// The reactor leaves its loop when set.
-    pub stopping: AtomicBool,
-    /// Health answers 503 `draining` when set.
-    pub draining: AtomicBool,
-    /// Asks the reactor to start a graceful shutdown (as a signal would).
-    pub drain_requested: AtomicBool,
-    pub clock: Clock,
-    pub metrics: Arc<Metrics>,
-    /// For health: `status()` never blocks.
-    pub store: Arc<dyn Store>,
-}
+/// Health as the reactor asks for it: the store's status, which never
+/// blocks (`Store::status`).
+struct StoreHealth(Arc<dyn Store>);
 
-impl std::fmt::Debug for ServerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerState").field("draining", &self.draining).finish_non_exhaustive()
+impl Health for StoreHealth {
+    fn degraded(&self) -> Option<String> {
+        self.0.status().degraded
     }
 }
 
@@ -62,9 +55,13 @@ fn open_store(cfg: &Config, metrics: &Metrics) -> io::Result<Arc<dyn Store>> {
 
 /// A running server.
 pub struct Server {
+    /// Where it listens (port 0 resolved).
     addr: SocketAddr,
-    state: Arc<ServerState>,
+    /// Lifecycle flags shared with the reactor.
+    state: Arc<Lifecycle>,
+    /// Wakes the reactor so it sees a flag just set.
     waker: Arc<Waker>,
+    /// Joined (once) by `join` or `stop`.
     reactor: Option<JoinHandle<()>>,
     /// Kept so it can be inspected (tests) and outlives the threads.
     pub app: Arc<App>,
@@ -153,14 +150,9 @@ impl Server {
         // SAFETY: listen on a valid, owned, listening socket descriptor.
         unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), LISTEN_BACKLOG) };
         let addr = listener.local_addr()?;
-        let state = Arc::new(ServerState {
-            stopping: AtomicBool::new(false),
-            draining: AtomicBool::new(false),
-            drain_requested: AtomicBool::new(false),
-            clock: Clock::new(),
-            metrics: metrics.clone(),
-            store: store.clone(),
-        });
+        let state = Arc::new(Lifecycle::default());
+        let clock = Clock::new();
+        let health: Arc<dyn Health> = Arc::new(StoreHealth(store.clone()));
         let (out, inbox) = outbox::channel(waker.clone());
         let blocklist = match &cfg.blocklist {
             Some(path) => Blocklist::load(path).map_err(|e| {
@@ -171,7 +163,7 @@ impl Server {
         if !blocklist.is_empty() {
             info!("blocklist: {} entries", blocklist.len());
         }
-        let app = Arc::new(App::new(&cfg, store, out, metrics, state.clock, blocklist));
+        let app = Arc::new(App::new(&cfg, store, out, metrics.clone(), clock, blocklist));
         let workers = cfg.worker_count();
         let (senders, _handles) = worker::spawn(app.clone(), workers);
         let net = NetConfig {
@@ -188,8 +180,17 @@ impl Server {
             max_per_ip: cfg.max_connections_per_ip,
             trusted: TrustedProxies::new(cfg.trusted_proxies.clone()),
             keepalive: ms(cfg.http_keepalive_secs),
+            idle_goodbye: view::session_ended("idle"),
+            shutdown_goodbye: view::session_ended("shutdown"),
         };
-        let reactor = Reactor::new(poll, listener, net, senders, inbox, state.clone())?;
+        let reactor = Reactor::new(
+            poll,
+            listener,
+            net,
+            senders,
+            inbox,
+            Shared { life: state.clone(), clock, metrics, health },
+        )?;
         let handle = thread::Builder::new().name("duet-reactor".into()).spawn(move || reactor.run())?;
         info!(
             "duet listening on {addr} with {workers} workers; up to {max_conns} connections (open-files limit {fds})"
@@ -201,7 +202,8 @@ impl Server {
         self.addr
     }
 
-    pub fn state(&self) -> &ServerState {
+    /// The lifecycle flags (`draining` is what health reports).
+    pub fn state(&self) -> &Lifecycle {
         &self.state
     }
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::App;
 use super::http_api::store_failure;
 use super::matcher::QueueKey;
-use crate::net::http::{Method, Request, Response};
+use crate::base::http::{Method, Request, Response};
 use crate::store::{UserId, hash_token};
 
 /// Reports per page, at most.
@@ -57,12 +57,12 @@ fn json(v: serde_json::Value) -> Response {
 fn stats(app: &App) -> Response {
     let hub = app.hub();
     let queues: serde_json::Map<String, serde_json::Value> =
-        QueueKey::ALL.iter().map(|q| (q.as_str().to_string(), hub.matcher.len(*q).into())).collect();
+        QueueKey::ALL.iter().map(|q| (q.as_str().to_string(), hub.queue_len(*q).into())).collect();
     json(serde_json::json!({
-        "onlineUsers": hub.by_conn.len(),
+        "onlineUsers": hub.online(),
         "connections": app.metrics.connections.get(),
         "queueSizes": queues,
-        "activeRooms": hub.rooms.len(),
+        "activeRooms": hub.room_count(),
         "roomsCreated": app.metrics.rooms_created.get(),
         "messagesRelayed": app.metrics.messages.get(),
         "uptimeSeconds": app.clock.now() / 1000,
@@ -90,9 +90,12 @@ fn reports(app: &App, query: &str) -> Response {
 
 #[derive(Deserialize)]
 struct BanBody {
+    /// Who to ban: a user id the store knows.
     #[serde(rename = "userId")]
     user_id: String,
+    /// How long, 1 minute to ten years.
     minutes: u64,
+    /// Shown to nobody but admins; at most 500 characters.
     reason: Option<String>,
 }
 

@@ -12,6 +12,7 @@ use aho_corasick::AhoCorasick;
 pub struct Blocklist {
     /// None when the list is empty.
     matcher: Option<AhoCorasick>,
+    /// Entries loaded, for the start-up log.
     len: usize,
 }
 

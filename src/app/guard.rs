@@ -28,7 +28,9 @@ pub fn take_repaired() -> bool {
 }
 
 pub struct HubGuard<'a> {
+    /// The lock itself.
     pub(super) hub: MutexGuard<'a, Hub>,
+    /// For a repair: its outbox, store and metrics.
     pub(super) app: &'a App,
 }
 

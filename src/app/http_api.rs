@@ -10,8 +10,8 @@ use super::App;
 use super::matcher::QueueKey;
 use super::validate;
 use super::view::ProfileView;
-use crate::net::addr::ClientAddr;
-use crate::net::http::{Method, Request, Response};
+use crate::base::addr::ClientAddr;
+use crate::base::http::{Method, Request, Response};
 use crate::store::{Mood, Profile, StoreError, UserId, UserRecord, hash_token, new_token};
 
 pub fn route(app: &App, client: ClientAddr, req: &Request) -> Response {
@@ -73,8 +73,11 @@ fn authenticate(app: &App, req: &Request) -> Result<UserRecord, Response> {
 
 #[derive(Deserialize, Default)]
 struct ProfileBody {
+    /// Each field absent = keep (update) or generate/default (register).
     nickname: Option<String>,
+    /// A mood name.
     mood: Option<String>,
+    /// One emoji.
     avatar: Option<String>,
     /// Bounded while parsed (contract section 7).
     interests: Option<validate::InterestList>,
@@ -82,9 +85,13 @@ struct ProfileBody {
 
 /// The validated fields of a profile body.
 struct Changes {
+    /// Validated; None = not given.
     nickname: Option<Box<str>>,
+    /// Parsed mood; None = not given.
     mood: Option<Mood>,
+    /// Validated; None = not given.
     avatar: Option<Box<str>>,
+    /// Normalised; None = not given.
     interests: Option<Box<[Box<str>]>>,
 }
 
@@ -136,9 +143,7 @@ fn register_or_update(app: &App, client: ClientAddr, req: &Request) -> Response 
         if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
             return store_failure(e);
         }
-        if let Some(session) = app.hub().sessions.get_mut(&user.id) {
-            session.profile = profile.clone();
-        }
+        app.hub().set_profile(user.id, profile.clone());
         (user.id, req.bearer.clone().unwrap_or_default(), profile)
     } else {
         if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
@@ -199,10 +204,10 @@ fn metrics(app: &App) -> Response {
     {
         let hub = app.hub();
         let m = &app.metrics;
-        m.online_users.set(hub.by_conn.len() as i64);
-        m.rooms_active.set(hub.rooms.len() as i64);
+        m.online_users.set(hub.online() as i64);
+        m.rooms_active.set(hub.room_count() as i64);
         for q in QueueKey::ALL {
-            m.queue_size.get_or_create(&vec![("mood", q.as_str())]).set(hub.matcher.len(q) as i64);
+            m.queue_size.get_or_create(&vec![("mood", q.as_str())]).set(hub.queue_len(q) as i64);
         }
     }
     Response::with_type(200, "text/plain; version=0.0.4; charset=utf-8", app.metrics.encode().into_bytes())

@@ -9,20 +9,24 @@
 
 use std::collections::HashMap;
 
-use crate::net::addr::ClientAddr;
+use crate::base::addr::ClientAddr;
 
-use crate::net::timer::Millis;
+use crate::base::clock::Millis;
 
 /// Refill rate (tokens per second) and capacity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
+    /// Tokens added per second.
     pub per_sec: f64,
+    /// Capacity: what a full bucket allows at once.
     pub burst: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
+    /// Tokens left; f32 is exact enough for a burst of thousands.
     tokens: f32,
+    /// Server time (ms, wrapping) of the last refill.
     at: u32,
 }
 
@@ -58,7 +62,9 @@ impl Bucket {
 
 /// Registrations per client address.
 pub struct IpLimiter {
+    /// The same rate for every address.
     rate: Rate,
+    /// One bucket per client address seen lately.
     buckets: HashMap<ClientAddr, Bucket>,
     /// Map size after the last prune.
     pruned_at: usize,

@@ -604,9 +604,13 @@ mod tests {
     /// A queued user as the stress test's model sees it.
     #[derive(Clone)]
     struct Model {
+        /// Which queue it waits in.
         queue: QueueKey,
+        /// Its interests.
         tags: Vec<String>,
+        /// When it joined.
         since: u64,
+        /// Its wait's ticket.
         ticket: u64,
     }
 

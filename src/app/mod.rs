@@ -6,17 +6,15 @@
 
 pub mod admin;
 pub mod blocklist;
-pub mod command;
 pub mod commands;
 pub mod guard;
 pub mod http_api;
 pub mod hub;
 pub mod limits;
 pub mod matcher;
-pub mod outbox;
 pub mod pairs;
 pub mod protocol;
-mod repair;
+pub mod room;
 pub mod sockets;
 pub mod typing;
 pub mod validate;
@@ -31,16 +29,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use log::error;
 use parking_lot::Mutex;
 
-use self::command::{AppTimer, Command};
 use self::commands::Outcome;
 use self::guard::{HubGuard, take_repaired};
 use self::hub::{Ctx, Hub};
-use self::outbox::{Delivery, Outbox};
 use self::protocol::{ErrorPayload, Refusal};
 use self::sockets::{MAX_REFUSALS, Socket, Sockets};
+use crate::base::clock::Clock;
+use crate::base::id::ConnId;
+use crate::link::command::{AppTimer, Command};
+use crate::link::outbox::{self, Delivery, Outbox};
 use crate::metrics::Metrics;
-use crate::net::id::ConnId;
-use crate::net::timer::Clock;
 use crate::store::{Ban, Profile, Store, StoreError, UserId, UserRecord};
 
 /// Milliseconds since the Unix epoch (what clients see as times).
@@ -51,6 +49,7 @@ pub fn wall_ms() -> u64 {
 /// Settings handlers read.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
+    /// Longest `CHAT` text, in characters (`--max-message-chars`).
     pub max_message_chars: usize,
     /// Distinct reporters within 24 h that ban a user; 0 = off.
     pub auto_ban_reports: u32,
@@ -63,16 +62,21 @@ pub struct AppConfig {
 }
 
 pub struct App {
+    /// What handlers read of the configuration.
     pub cfg: AppConfig,
     /// Chat words refused with `CONTENT_REJECTED`; loaded once at start.
     pub blocklist: blocklist::Blocklist,
     /// Registrations per client address.
     pub registrations: Mutex<limits::IpLimiter>,
+    /// The server clock, shared with the reactor, for buckets and timers.
     pub clock: Clock,
+    /// Identities, bans, reports; and `record` for rooms and messages.
     pub store: Arc<dyn Store>,
     /// Taken only through [`App::hub`].
     hub: Mutex<Hub>,
+    /// Everything a client receives leaves through it.
     pub out: Outbox,
+    /// Counters handlers bump and `/metrics` encodes.
     pub metrics: Arc<Metrics>,
     /// The bundled web client, rendered once at start.
     pub web: web::WebClient,
@@ -183,7 +187,7 @@ impl App {
                         self.metrics.panics.inc();
                         take_repaired();
                         error!("panic while serving {} {}", conn_label(conn), req.path);
-                        crate::net::http::Response::error(500, "INTERNAL", "internal error")
+                        crate::base::http::Response::error(500, "INTERNAL", "internal error")
                     });
                 self.out.http(conn, resp.to_bytes(close), close);
             }

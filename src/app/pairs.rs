@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::net::timer::Millis;
+use crate::base::clock::Millis;
 use crate::store::UserId;
 
 fn pair_key(a: UserId, b: UserId) -> (UserId, UserId) {

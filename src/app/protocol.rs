@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::net::frame::TextFrameBuilder;
+use crate::base::frame::TextFrameBuilder;
 
 /// Longest client `id`, in characters.
 pub const MAX_ID_CHARS: usize = 64;
@@ -17,10 +17,13 @@ pub const MAX_ID_CHARS: usize = 64;
 /// A client message before its payload is looked at.
 #[derive(serde::Deserialize)]
 struct RawEnvelope<'a> {
+    /// Any JSON value: a non-string is refused with the id still echoed.
     #[serde(rename = "type")]
     ty: Option<serde_json::Value>,
+    /// Raw, so a bad id is refused without failing the whole parse.
     #[serde(borrow)]
     id: Option<&'a RawValue>,
+    /// Raw: parsed only once the type is known.
     #[serde(borrow)]
     payload: Option<&'a RawValue>,
 }
@@ -28,16 +31,20 @@ struct RawEnvelope<'a> {
 /// A parsed envelope.
 #[derive(Debug)]
 pub struct Envelope<'a> {
+    /// The message type, to dispatch on.
     pub ty: String,
     /// The id to echo, already checked.
     pub id: Option<String>,
+    /// Parsed by the handler of `ty`.
     pub payload: Option<&'a RawValue>,
 }
 
 /// Why an envelope was refused, and whether its id may be echoed.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BadEnvelope {
+    /// What the `ERROR BAD_REQUEST` says.
     pub message: String,
+    /// The id to echo, when it could be read and was valid.
     pub id: Option<String>,
 }
 
@@ -75,10 +82,13 @@ pub fn parse_payload<T: DeserializeOwned>(payload: Option<&RawValue>) -> Result<
 
 #[derive(Serialize)]
 struct OutEnvelope<'a, P> {
+    /// The message type.
     #[serde(rename = "type")]
     ty: &'a str,
+    /// The client's id, on a direct reply only.
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
+    /// The contract's payload for `ty`.
     payload: &'a P,
 }
 
@@ -94,8 +104,11 @@ pub fn frame<P: Serialize>(ty: &str, id: Option<&str>, payload: &P) -> Vec<u8> {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorPayload {
+    /// The contract's error code (`BAD_REQUEST`, `RATE_LIMITED`, ...).
     pub code: &'static str,
+    /// For humans; clients act on `code`.
     pub message: String,
+    /// With `RATE_LIMITED`: when the bucket has a token again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
 }
@@ -103,6 +116,7 @@ pub struct ErrorPayload {
 /// A refused client message: what becomes its `ERROR` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// The `ERROR` payload it becomes.
     pub error: ErrorPayload,
 }
 

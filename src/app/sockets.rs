@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::net::addr::ClientAddr;
-use crate::net::id::ConnId;
+use crate::base::addr::ClientAddr;
+use crate::base::id::ConnId;
 
 /// Refused messages in a row (`RATE_LIMITED` or `BAD_REQUEST`) tolerated;
 /// the next one closes the socket with 4429 (contract section 7).
@@ -30,6 +30,7 @@ pub struct Socket {
 /// The state of one worker's connections.
 #[derive(Debug, Default)]
 pub struct Sockets {
+    /// One entry per open upgraded connection of this worker.
     map: HashMap<ConnId, Socket>,
 }
 

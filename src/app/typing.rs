@@ -8,7 +8,7 @@
 //! always ends up seeing the latest state. One hostile client can no longer
 //! fill its partner's socket with indicators.
 
-use crate::net::timer::Millis;
+use crate::base::clock::Millis;
 
 /// The sliding window of the relay bound.
 pub const WINDOW_MS: Millis = 1000;

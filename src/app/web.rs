@@ -11,8 +11,8 @@
 //! message limit, resume grace) in a `<meta name="duet-config">` tag;
 //! requests only copy bytes. No user text passes through here.
 
+use crate::base::http::{Method, Response};
 use crate::config::Config;
-use crate::net::http::{Method, Response};
 
 const INDEX: &str = include_str!("../web/index.html");
 
@@ -52,6 +52,7 @@ pub const PAGE: &str = "/";
 
 /// The rendered page and its assets.
 pub struct WebClient {
+    /// `index.html` with the configuration filled in, rendered once.
     index: Box<str>,
 }
 
@@ -124,10 +125,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::app::{App, blocklist::Blocklist, http_api, outbox};
+    use crate::app::{App, blocklist::Blocklist, http_api};
+    use crate::base::clock::Clock;
+    use crate::base::http::Request;
+    use crate::link::outbox;
     use crate::metrics::Metrics;
-    use crate::net::http::Request;
-    use crate::net::timer::Clock;
     use crate::store::memory::MemoryStore;
 
     fn client() -> WebClient {
@@ -150,7 +152,7 @@ mod tests {
             Blocklist::empty(),
         );
         let req = Request { method: Some(Method::Get), path: path.into(), ..Request::default() };
-        let client = crate::net::addr::ClientAddr::of(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let client = crate::base::addr::ClientAddr::of(IpAddr::V4(Ipv4Addr::LOCALHOST));
         http_api::route(&app, client, &req)
     }
 

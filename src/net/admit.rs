@@ -8,9 +8,9 @@
 //! keep the count high. Counts live in `Reactor::per_ip`, one entry per
 //! address with an open counted socket: bounded by the open connections.
 
-use super::addr::ClientAddr;
-use super::http::Response;
 use super::reactor::Reactor;
+use crate::base::addr::ClientAddr;
+use crate::base::http::Response;
 
 /// What a refused socket is told to wait, seconds: places free up as soon
 /// as any of the address's sockets closes.
@@ -54,7 +54,7 @@ impl Reactor {
 
     /// 429 `RATE_LIMITED` with `Retry-After`, then close.
     pub(super) fn refuse_over_cap(&mut self, slot: usize) {
-        self.state.metrics.refused_over_cap.inc();
+        self.shared.metrics.refused_over_cap.inc();
         let body = serde_json::json!({"error": {
             "code": "RATE_LIMITED",
             "message": "too many open connections from this address",

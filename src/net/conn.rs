@@ -9,9 +9,9 @@ use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
 
-use super::addr::ClientAddr;
 use super::frame::WsReader;
-use super::timer::Millis;
+use crate::base::addr::ClientAddr;
+use crate::base::clock::Millis;
 
 /// Output a connection may have pending before it is closed with 1008.
 pub const MAX_PENDING_OUT: usize = 256 * 1024;
@@ -32,9 +32,11 @@ pub enum Phase {
 }
 
 pub struct Connection {
+    /// The socket; registered with the poll under its slot.
     pub sock: TcpStream,
     /// Matches `ConnId::generation` of ids issued for this occupant.
     pub generation: u32,
+    /// What incoming bytes mean now, and what may be read.
     pub phase: Phase,
     /// Was upgraded: the workers know it and must get one `Closed`.
     pub upgraded: bool,
@@ -70,7 +72,9 @@ pub struct Connection {
     pub inbuf: Vec<u8>,
     /// Pending output and how much of it was written.
     pub out: Vec<u8>,
+    /// Bytes of `out` already written.
     pub out_pos: usize,
+    /// WebSocket decoder state: a fragmented message being assembled.
     pub ws: WsReader,
 }
 

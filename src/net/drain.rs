@@ -1,35 +1,32 @@
 //! Graceful shutdown, the reactor's half (contract section 6).
 //!
 //! On the first SIGINT/SIGTERM (or `Server::drain`): stop accepting, let
-//! health answer 503, ask a worker to cancel every queue wait
-//! (`MATCH_CANCELLED {reason:"shutdown"}`) and end the open rooms; when the
-//! worker's `DrainReady` comes back through the outbox (so it is behind
-//! those frames), send every WebSocket `SESSION_ENDED {reason:"shutdown"}`
-//! and close 1001. The reactor leaves its loop when every socket is gone or
-//! at the drain deadline, well inside the contract's 10 s. A second signal
-//! exits the process at once.
+//! health answer 503, and send the workers `Command::Drain` (they end what
+//! the application holds and say so to its clients); when the worker's
+//! `DrainReady` comes back through the outbox (so it is behind those
+//! frames), send every WebSocket the application's goodbye frame
+//! (`NetConfig::shutdown_goodbye`) and close 1001. The reactor leaves its
+//! loop when every socket is gone or at the drain deadline, well inside the
+//! contract's 10 s. A second signal exits the process at once.
 
 use std::sync::atomic::Ordering;
 
 use log::{info, warn};
-use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::conn::Phase;
-use super::frame;
 use super::reactor::Reactor;
-use super::timer::Millis;
-use crate::app::command::Command;
+use crate::base::clock::Millis;
+use crate::link::command::Command;
 
-/// Sent to every WebSocket before close 1001.
-const SESSION_ENDED_SHUTDOWN: &str = r#"{"type":"SESSION_ENDED","payload":{"reason":"shutdown"}}"#;
 /// From the signal to the forced end of the reactor loop.
 const DRAIN_DEADLINE_MS: Millis = 8_000;
 
 /// Progress of a drain.
 #[derive(Debug, Clone, Copy)]
 pub struct Drain {
+    /// When the reactor leaves its loop whatever is still open.
     pub deadline: Millis,
-    /// The workers have cancelled waits and ended rooms.
+    /// The workers answered the drain: the application has let go.
     pub ready: bool,
 }
 
@@ -55,7 +52,7 @@ impl Reactor {
             return;
         }
         info!("draining: {} connections open", self.conns.len());
-        self.state.draining.store(true, Ordering::Release);
+        self.shared.life.draining.store(true, Ordering::Release);
         let _ = self.poll.registry().deregister(&mut self.listener);
         self.drain = Some(Drain { deadline: self.clock.now() + DRAIN_DEADLINE_MS, ready: false });
         self.send_reliably(0, Command::Drain);
@@ -70,9 +67,7 @@ impl Reactor {
         for slot in slots {
             match self.conns[slot].phase {
                 Phase::Ws => {
-                    let mut bytes = Vec::new();
-                    frame::encode(&mut bytes, OpCode::Data(Data::Text), SESSION_ENDED_SHUTDOWN.as_bytes());
-                    self.conns[slot].queue_slice(&bytes);
+                    self.conns[slot].queue_slice(&self.cfg.shutdown_goodbye);
                     self.close_ws(slot, 1001, "server shutting down");
                 }
                 Phase::Http => self.remove(slot),

@@ -1,4 +1,5 @@
-//! WebSocket framing (RFC 6455) without a `WebSocket` object per connection.
+//! WebSocket framing (RFC 6455) without a `WebSocket` object per connection:
+//! the decoder of client frames (the encoder is `base::frame`).
 //!
 //! Headers are parsed with tungstenite's `FrameHeader::parse`; everything a
 //! server must enforce on top of it lives here: client frames are masked, no
@@ -13,32 +14,73 @@ use std::io::Cursor;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use crate::base::frame::MAX_CONTROL;
+/// The encoder is the shared vocabulary's (`base::frame`): re-exported so
+/// the codec reads as one module.
+pub use crate::base::frame::{TextFrameBuilder, close_frame, encode};
+
 /// Largest message (one frame or the sum of its fragments), in bytes.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Largest message before `AUTH` succeeds (contract section 7): enough for
 /// any `AUTH` or `PING`, little for a socket that never authenticates.
 pub const PRE_AUTH_MESSAGE: usize = 4 * 1024;
-/// RFC 6455 5.5: control frames carry at most 125 payload bytes.
-const MAX_CONTROL: u64 = 125;
 
-/// Why a connection must be closed; each variant names its close code.
+/// Why a connection must be closed: one variant per rule the peer broke
+/// (as tungstenite's `ProtocolError`), so a test can tell which rule
+/// refused a frame; each names its close code (RFC 6455 7.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// 1002: the peer broke the framing rules.
-    #[error("protocol error: {0}")]
-    Protocol(&'static str),
+    /// 1002: a client frame must be masked (RFC 6455 5.1).
+    #[error("protocol error: client frame not masked")]
+    Unmasked,
+    /// 1002: an RSV bit is set, and no extension that would define it was
+    /// negotiated (5.2).
+    #[error("protocol error: reserved bits set")]
+    ReservedBits,
+    /// 1002: opcode 0x3-0x7 or 0xB-0xF (5.2).
+    #[error("protocol error: reserved opcode")]
+    ReservedOpcode,
+    /// 1002: a control frame with more than 125 payload bytes (5.5).
+    #[error("protocol error: control frame longer than 125 bytes")]
+    ControlTooLong,
+    /// 1002: a control frame without FIN (5.5: never fragmented).
+    #[error("protocol error: fragmented control frame")]
+    FragmentedControl,
+    /// 1002: a continuation frame with no fragmented message open (5.4).
+    #[error("protocol error: continuation without a start")]
+    ContinuationWithoutStart,
+    /// 1002: a new text or binary frame while a fragmented message is
+    /// still open (5.4).
+    #[error("protocol error: new message inside a fragmented one")]
+    NewMessageInFragmented,
+    /// 1002: a close code a peer may not send (7.4: below 1000, 1004-1006,
+    /// 1015, 1016-2999, 5000 and up).
+    #[error("protocol error: invalid close code")]
+    BadCloseCode,
+    /// 1002: a close payload of one byte (a code is two bytes, 5.5.1).
+    #[error("protocol error: one-byte close payload")]
+    ShortClosePayload,
     /// 1007: a text message or close reason is not UTF-8.
     #[error("invalid UTF-8 in a text message")]
     BadUtf8,
-    /// 1009: the message exceeds [`MAX_MESSAGE`].
+    /// 1009: the message exceeds [`MAX_MESSAGE`] (or the limit in force).
     #[error("message too big")]
     TooBig,
 }
 
 impl FrameError {
+    /// The close code to send the peer.
     pub fn close_code(self) -> u16 {
         match self {
-            FrameError::Protocol(_) => 1002,
+            FrameError::Unmasked
+            | FrameError::ReservedBits
+            | FrameError::ReservedOpcode
+            | FrameError::ControlTooLong
+            | FrameError::FragmentedControl
+            | FrameError::ContinuationWithoutStart
+            | FrameError::NewMessageInFragmented
+            | FrameError::BadCloseCode
+            | FrameError::ShortClosePayload => 1002,
             FrameError::BadUtf8 => 1007,
             FrameError::TooBig => 1009,
         }
@@ -162,18 +204,22 @@ impl WsReader {
             let (head, len) = match FrameHeader::parse(&mut cursor) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => return Ok((pos, Stop::Incomplete)),
-                Err(_) => return Err(FrameError::Protocol("reserved opcode")),
+                // tungstenite refuses only a reserved opcode here.
+                Err(_) => return Err(FrameError::ReservedOpcode),
             };
             let head_len = cursor.position() as usize;
             let control = matches!(head.opcode, OpCode::Control(_));
             if head.rsv1 || head.rsv2 || head.rsv3 {
-                return Err(FrameError::Protocol("reserved bits set"));
+                return Err(FrameError::ReservedBits);
             }
             let Some(mask) = head.mask else {
-                return Err(FrameError::Protocol("client frame not masked"));
+                return Err(FrameError::Unmasked);
             };
-            if control && (len > MAX_CONTROL || !head.is_final) {
-                return Err(FrameError::Protocol("bad control frame"));
+            if control && len > MAX_CONTROL {
+                return Err(FrameError::ControlTooLong);
+            }
+            if control && !head.is_final {
+                return Err(FrameError::FragmentedControl);
             }
             let assembled = self.partial.as_ref().map_or(0, |p| p.bytes.len());
             if !control && len.saturating_add(assembled as u64) > limit as u64 {
@@ -199,7 +245,7 @@ impl WsReader {
                     return Ok((pos, Stop::Closed));
                 }
                 OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
-                    return Err(FrameError::Protocol("reserved opcode"));
+                    return Err(FrameError::ReservedOpcode);
                 }
                 OpCode::Data(data) => {
                     if completes {
@@ -225,10 +271,8 @@ impl WsReader {
         on: &mut dyn FnMut(WsEvent<'_>) -> bool,
     ) -> Result<bool, FrameError> {
         match (data, self.partial.as_mut()) {
-            (Data::Continue, None) => Err(FrameError::Protocol("continuation without a start")),
-            (Data::Text | Data::Binary, Some(_)) => {
-                Err(FrameError::Protocol("new message inside a fragmented one"))
-            }
+            (Data::Continue, None) => Err(FrameError::ContinuationWithoutStart),
+            (Data::Text | Data::Binary, Some(_)) => Err(FrameError::NewMessageInFragmented),
             (Data::Text | Data::Binary, None) if fin => emit(data == Data::Text, payload, on),
             (Data::Text | Data::Binary, None) => {
                 let mut partial = Partial { text: data == Data::Text, bytes: payload.to_vec(), checked: 0 };
@@ -253,7 +297,7 @@ impl WsReader {
                 let done = self.partial.take().expect("matched Some above");
                 emit(done.text, &done.bytes, on)
             }
-            (Data::Reserved(_), _) => Err(FrameError::Protocol("reserved opcode")),
+            (Data::Reserved(_), _) => Err(FrameError::ReservedOpcode),
         }
     }
 }
@@ -271,73 +315,14 @@ fn emit(text: bool, payload: &[u8], on: &mut dyn FnMut(WsEvent<'_>) -> bool) -> 
 fn close_reply(payload: &[u8]) -> Result<u16, FrameError> {
     match payload {
         [] => Ok(1000),
-        [_] => Err(FrameError::Protocol("one-byte close payload")),
+        [_] => Err(FrameError::ShortClosePayload),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
             if !valid_close_code(code) {
-                return Err(FrameError::Protocol("invalid close code"));
+                return Err(FrameError::BadCloseCode);
             }
             std::str::from_utf8(reason).map_err(|_| FrameError::BadUtf8)?;
             Ok(code)
         }
     }
-}
-
-/// Appends one final, unmasked server frame to `out`.
-pub fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let head = FrameHeader { opcode, ..FrameHeader::default() };
-    // Writing into a Vec cannot fail.
-    let _ = head.format(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-/// A complete text frame holding `json`, built in one allocation: the JSON
-/// is written after a 10-byte gap, then the header is placed just before it.
-pub struct TextFrameBuilder {
-    buf: Vec<u8>,
-}
-
-const GAP: usize = 10;
-
-impl TextFrameBuilder {
-    pub fn new(capacity: usize) -> TextFrameBuilder {
-        let mut buf = Vec::with_capacity(GAP + capacity);
-        buf.resize(GAP, 0);
-        TextFrameBuilder { buf }
-    }
-
-    /// Where the payload goes.
-    pub fn body(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        let len = self.buf.len() - GAP;
-        let mut head = [0u8; GAP];
-        let head_len = {
-            let mut w = &mut head[..];
-            let h = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
-            let _ = h.format(len as u64, &mut w);
-            GAP - w.len()
-        };
-        let start = GAP - head_len;
-        self.buf[start..GAP].copy_from_slice(&head[..head_len]);
-        self.buf.drain(..start);
-        self.buf
-    }
-}
-
-/// A close frame with `code` and a reason cut (on a character boundary)
-/// to fit the 125-byte control-frame limit.
-pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
-    let mut end = reason.len().min(MAX_CONTROL as usize - 2);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut payload = Vec::with_capacity(2 + end);
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(&reason.as_bytes()[..end]);
-    let mut out = Vec::with_capacity(4 + payload.len());
-    encode(&mut out, OpCode::Control(Control::Close), &payload);
-    out
 }

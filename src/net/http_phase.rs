@@ -4,10 +4,12 @@
 use std::sync::atomic::Ordering;
 
 use super::conn::Phase;
-use super::http::{self, HttpError, Method, Parsed, Request, Response};
-use super::id::ConnId;
+use super::http::{self, HttpError, Parsed};
 use super::reactor::Reactor;
-use crate::app::command::{Command, worker_for};
+use crate::base::http::{Method, Request, Response};
+use crate::base::id::ConnId;
+use crate::link::command::Command;
+use crate::link::worker_for;
 
 /// The path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws/chat";
@@ -78,11 +80,12 @@ impl Reactor {
         self.admit(slot, client)
     }
 
-    /// `draining` (503) during shutdown; `degraded` (200: chat still
-    /// works) with the reason while the database is away; else `ok`.
+    /// `draining` (503) during shutdown; `degraded` (200: the service still
+    /// works) with the reason [`Health`](super::Health) gives (the database
+    /// is away); else `ok`.
     fn health(&self) -> Response {
-        let draining = self.state.draining.load(Ordering::Acquire);
-        let degraded = self.state.store.status().degraded;
+        let draining = self.shared.life.draining.load(Ordering::Acquire);
+        let degraded = self.shared.health.degraded();
         let status = match (draining, &degraded) {
             (true, _) => "draining",
             (false, Some(_)) => "degraded",

@@ -3,12 +3,13 @@
 //! the next window opens. A hostile client can cause events without end,
 //! but not log lines without end.
 
-use super::timer::Millis;
+use crate::base::clock::Millis;
 
 const WINDOW_MS: Millis = 60_000;
 
 #[derive(Debug)]
 pub struct LogLimit {
+    /// Lines allowed per window.
     per_minute: u32,
     /// Start of the current window.
     window: Millis,

@@ -27,15 +27,19 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::addr::{ClientAddr, TrustedProxies};
+use super::Health;
 use super::conn::{Connection, Flush, Phase};
-use super::id::ConnId;
 use super::log_limit::LogLimit;
-use super::timer::{Clock, Millis, Timers};
-use crate::app::command::{AppTimer, Command, worker_for};
-use crate::app::outbox::{Inbox, Out};
-use crate::app::worker::WorkerLink;
-use crate::server::ServerState;
+use super::timer::Timers;
+use crate::base::addr::{ClientAddr, TrustedProxies};
+use crate::base::clock::{Clock, Millis};
+use crate::base::id::ConnId;
+use crate::link::command::{AppTimer, Command};
+use crate::link::lifecycle::Lifecycle;
+use crate::link::outbox::{Inbox, Out};
+use crate::link::queue::WorkerLink;
+use crate::link::worker_for;
+use crate::metrics::Metrics;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
@@ -55,11 +59,15 @@ const CLOSE_LOG_PER_MINUTE: u32 = 10;
 /// Reactor settings, resolved to milliseconds.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
+    /// HTTP: a request must arrive completely within it; WebSocket: `AUTH` must succeed within it (4401).
     pub auth_timeout: Millis,
+    /// Silence after which the server pings.
     pub ping_interval: Millis,
+    /// Silence after which the server says goodbye and closes (4408).
     pub idle_timeout: Millis,
     /// Bound on waiting for the peer after our final bytes.
     pub linger: Millis,
+    /// `Origin`s an upgrade may come from; empty = any.
     pub allowed_origins: Vec<String>,
     /// Open connections at most (below the descriptor limit).
     pub max_conns: usize,
@@ -77,6 +85,25 @@ pub struct NetConfig {
     pub trusted: TrustedProxies,
     /// Longest life of an HTTP keep-alive connection.
     pub keepalive: Millis,
+    /// The complete text frame sent before closing a connection that went
+    /// silent (4408). Made by the application: what it says is not the
+    /// reactor's business.
+    pub idle_goodbye: Vec<u8>,
+    /// The complete text frame sent to every WebSocket before close 1001
+    /// at shutdown; made by the application likewise.
+    pub shutdown_goodbye: Vec<u8>,
+}
+
+/// What the reactor shares with the rest of the server.
+pub struct Shared {
+    /// Stop, drain-requested and draining flags.
+    pub life: Arc<Lifecycle>,
+    /// The server clock; the workers hold copies of the same one.
+    pub clock: Clock,
+    /// Connection and close counters.
+    pub metrics: Arc<Metrics>,
+    /// Asked by `GET /api/health`, on this thread: it must not block.
+    pub health: Arc<dyn Health>,
 }
 
 /// Reactor timers; each is checked for staleness when it fires.
@@ -97,18 +124,25 @@ pub enum Timer {
 }
 
 pub struct Reactor {
+    /// Every socket, the listener, the waker and the signals.
     pub(super) poll: Poll,
+    /// Deregistered when a drain begins: no more accepts.
     pub(super) listener: TcpListener,
+    /// The connections, by slot (= mio token).
     pub(super) conns: Slab<Connection>,
     /// Bumped per accept; the generation of the next connection.
     pub(super) next_generation: u32,
+    /// Every reactor deadline: heartbeats, auth, linger, app timers.
     pub(super) timers: Timers<Timer>,
     /// Payloads of the application timers in `timers`.
     pub(super) app_timers: Slab<AppTimer>,
+    /// The server clock (shared with the workers).
     pub(super) clock: Clock,
+    /// Timeouts and bounds, fixed at start.
     pub(super) cfg: NetConfig,
     /// One link per worker: this tick's batch and the in-flight bound.
     pub(super) workers: Vec<WorkerLink>,
+    /// What the workers send back: frames, closes, answers, timers.
     pub(super) inbox: Inbox,
     /// The one read buffer; taken out while a read is processed.
     pub(super) scratch: Vec<u8>,
@@ -117,10 +151,12 @@ pub struct Reactor {
     /// Connections to process again: paused ones, or ones whose read turn
     /// ended with data possibly left in the socket.
     pub(super) again: Vec<ConnId>,
+    /// Out of descriptors: accepting resumes at a `ResumeAccept` timer.
     pub(super) accept_paused: bool,
-    pub(super) state: Arc<ServerState>,
+    /// Lifecycle flags, metrics and health, shared with the other threads.
+    pub(super) shared: Shared,
     /// SIGINT/SIGTERM as a poll source (the binary only: tests run many
-    /// servers in one process and stop them through `ServerState`).
+    /// servers in one process and stop them through `Lifecycle`).
     pub(super) signals: Option<signal_hook_mio::v1_0::Signals>,
     /// Set once a graceful shutdown began.
     pub(super) drain: Option<super::drain::Drain>,
@@ -140,7 +176,7 @@ impl Reactor {
         cfg: NetConfig,
         workers: Vec<WorkerLink>,
         inbox: Inbox,
-        state: Arc<ServerState>,
+        shared: Shared,
     ) -> io::Result<Reactor> {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let signals = if cfg.handle_signals {
@@ -158,7 +194,7 @@ impl Reactor {
             next_generation: 0,
             timers: Timers::new(),
             app_timers: Slab::new(),
-            clock: state.clock,
+            clock: shared.clock,
             cfg,
             workers,
             inbox,
@@ -166,7 +202,7 @@ impl Reactor {
             dirty: Vec::new(),
             again: Vec::new(),
             accept_paused: false,
-            state,
+            shared,
             signals,
             drain: None,
             per_ip: HashMap::new(),
@@ -177,7 +213,7 @@ impl Reactor {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let mut backlog = false;
-        while !self.state.stopping.load(Ordering::Acquire) {
+        while !self.shared.life.stopping.load(Ordering::Acquire) {
             let timeout = if backlog || !self.again.is_empty() {
                 Some(Duration::ZERO)
             } else {
@@ -212,7 +248,7 @@ impl Reactor {
                     }
                 }
             }
-            if self.state.drain_requested.load(Ordering::Acquire) {
+            if self.shared.life.drain_requested.load(Ordering::Acquire) {
                 self.begin_drain();
             }
             backlog = self.drain_outgoing();
@@ -262,7 +298,7 @@ impl Reactor {
                     let conn = ConnId::new(slot as u32, self.next_generation);
                     let first = self.cfg.auth_timeout.min(self.cfg.keepalive);
                     self.timers.schedule(now + first, Timer::Heartbeat { conn, ws: false });
-                    self.state.metrics.connections.inc();
+                    self.shared.metrics.connections.inc();
                     // Behind a trusted proxy the client is known only once
                     // a request names it; a direct peer is judged now.
                     if !proxied && !self.admit(slot, client) {
@@ -316,10 +352,29 @@ impl Reactor {
                     return;
                 }
                 Ok(n) => {
-                    // A short read emptied the socket: a new edge will come
-                    // with new data, so skip the read that would only say
-                    // WouldBlock (a syscall per message). After a half-close
-                    // no edge comes, so then read on to the EOF.
+                    // A short read is taken to mean the socket is empty, and
+                    // the read that would only say WouldBlock is skipped: a
+                    // syscall saved per message. mio does not promise this:
+                    // its `Poll` documentation ("Draining readiness") says an
+                    // operation must be repeated until it returns WouldBlock,
+                    // else no further event is guaranteed, even for new data.
+                    //
+                    // It holds on Linux (and Android), where mio is epoll
+                    // with EPOLLET: a TCP read that returns fewer bytes than
+                    // asked took everything queued on the socket at that
+                    // moment, and epoll reports a new edge each time new
+                    // data is queued (the socket's data-ready callback puts
+                    // it back on the ready list, even while we read), so
+                    // data arriving after this read brings its own event.
+                    // It is not valid on Windows, where mio re-arms a
+                    // socket's readiness only after an operation returned
+                    // WouldBlock: there the connection would stall. kqueue
+                    // (macOS, BSD; EV_CLEAR) should behave like epoll but
+                    // was never tested. On another platform, drain until
+                    // WouldBlock (drop `drained` below).
+                    //
+                    // After a half-close no edge comes for the rest, so then
+                    // read on to the EOF.
                     let drained = n < scratch.len() && !conn.read_closed;
                     self.consume(slot, &mut scratch[..n]);
                     self.scratch = scratch;
@@ -583,7 +638,7 @@ impl Reactor {
 
     /// As `notify_closed`; with `echo`, the worker answers with the close
     /// frame to send back, so the client sees its close answered only once
-    /// the server has let go of its queue place and room.
+    /// the application has let go of what it held for the connection.
     pub(super) fn notify_closed_with(&mut self, slot: usize, echo: Option<u16>) {
         let conn = &mut self.conns[slot];
         if conn.upgraded && !conn.notified {
@@ -603,6 +658,6 @@ impl Reactor {
         if conn.counted {
             self.uncount(conn.client);
         }
-        self.state.metrics.connections.dec();
+        self.shared.metrics.connections.dec();
     }
 }

@@ -10,38 +10,16 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
 
-/// Milliseconds since the server's start; u64 never wraps in practice.
-pub type Millis = u64;
-
-/// Monotonic clock anchored at server start, shared by reactor and workers.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    pub fn new() -> Clock {
-        Clock { start: Instant::now() }
-    }
-
-    pub fn now(&self) -> Millis {
-        self.start.elapsed().as_millis() as Millis
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
-    }
-}
+use crate::base::clock::Millis;
 
 /// A heap entry; ordering uses only (deadline, seq) so `T` needs no `Ord`.
 struct Entry<T> {
+    /// When it is due (already one millisecond late, see `schedule`).
     at: Millis,
     /// Insertion order, so equal deadlines fire first-in first-out.
     seq: u64,
+    /// What fires.
     item: T,
 }
 
@@ -64,7 +42,9 @@ impl<T> Ord for Entry<T> {
 
 /// Deadlines in firing order.
 pub struct Timers<T> {
+    /// Min-heap by (deadline, insertion order).
     heap: BinaryHeap<Reverse<Entry<T>>>,
+    /// The last insertion number given out.
     seq: u64,
 }
 

@@ -5,14 +5,12 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use super::conn::Phase;
 use super::frame::{self, Stop, WsEvent};
-use super::id::ConnId;
 use super::log_limit::Verdict;
 use super::reactor::{Reactor, Timer};
-use super::timer::Millis;
-use crate::app::command::{Command, worker_for};
-
-/// Sent before closing a connection that went silent (contract section 3).
-const SESSION_ENDED_IDLE: &str = r#"{"type":"SESSION_ENDED","payload":{"reason":"idle"}}"#;
+use crate::base::clock::Millis;
+use crate::base::id::ConnId;
+use crate::link::command::Command;
+use crate::link::worker_for;
 
 impl Reactor {
     /// Called when the 101 response is queued.
@@ -28,7 +26,7 @@ impl Reactor {
         }
         let first = self.cfg.ping_interval.min(self.cfg.idle_timeout);
         self.timers.schedule(now + first, Timer::Heartbeat { conn: id, ws: true });
-        self.state.metrics.websockets.inc();
+        self.shared.metrics.websockets.inc();
         let client = conn.client;
         self.send_reliably(worker_for(id, self.workers.len()), Command::Opened { conn: id, client });
     }
@@ -142,7 +140,7 @@ impl Reactor {
         // counted, and worth a line to an operator, a few a minute at most;
         // normal ones are not.
         if matches!(code, 1002 | 1003 | 1007 | 1008 | 1009 | 1011 | 4401 | 4408 | 4429) {
-            self.state.metrics.ws_closes.get_or_create(&vec![("code", code)]).inc();
+            self.shared.metrics.ws_closes.get_or_create(&vec![("code", code)]).inc();
             let id = ConnId::new(slot as u32, conn.generation);
             match self.close_log.check(self.clock.now()) {
                 Verdict::Log { suppressed_before } => {
@@ -197,13 +195,8 @@ impl Reactor {
             (Phase::Ws, true) => {
                 let silent = now.saturating_sub(conn.since);
                 if silent >= idle {
-                    let mut bytes = Vec::new();
-                    frame::encode(
-                        &mut bytes,
-                        OpCode::Data(tungstenite::protocol::frame::coding::Data::Text),
-                        SESSION_ENDED_IDLE.as_bytes(),
-                    );
-                    conn.queue(bytes);
+                    // The application's goodbye (contract section 3), then 4408.
+                    self.conns[slot].queue_slice(&self.cfg.idle_goodbye);
                     self.close_ws(slot, 4408, "idle timeout");
                     return;
                 }

@@ -31,6 +31,7 @@ const MAX_REPORTS: usize = 10_000;
 pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 
 struct Entry {
+    /// The identity itself.
     record: UserRecord,
     /// Use clock value of the last use; compared with the queue entry's.
     used: AtomicU64,
@@ -38,21 +39,27 @@ struct Entry {
 
 #[derive(Default)]
 struct Maps {
+    /// Every identity, by id.
     users: HashMap<UserId, Entry>,
     /// Token hash → user; the only way in with a token.
     by_token: HashMap<TokenHash, UserId>,
     /// Every identity once, with the use clock when it was queued; the
     /// front is the eviction candidate unless it was used since.
     lru: VecDeque<(UserId, u64)>,
+    /// Newest last, at most `MAX_REPORTS` (the oldest go).
     reports: VecDeque<Report>,
+    /// Current and past bans, by user (expiry is checked when read).
     bans: HashMap<UserId, Ban>,
 }
 
 pub struct MemoryStore {
+    /// All of it behind one lock; reads (token lookups) share it.
     maps: RwLock<Maps>,
     /// Monotonic use clock (a counter, not time: only order matters).
     clock: AtomicU64,
+    /// `--max-identities`: past it the least recently used is evicted.
     max_users: usize,
+    /// Counts evictions (`duet_identities_evicted_total`).
     evicted: Counter,
 }
 

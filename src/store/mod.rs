@@ -11,52 +11,15 @@
 pub mod memory;
 pub mod postgres;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::net::addr::ClientAddr;
-
-/// A user's id: 128 random bits, shown as a UUID.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(pub u128);
-
-impl UserId {
-    pub fn random() -> UserId {
-        // Version 4 / variant 1 bits, so it reads as a standard UUID.
-        let raw: u128 = rand::random();
-        UserId((raw & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62))
-    }
-
-    pub fn parse(s: &str) -> Option<UserId> {
-        let hex: String = s.chars().filter(|&c| c != '-').collect();
-        if hex.len() != 32 || s.len() != 36 {
-            return None;
-        }
-        u128::from_str_radix(&hex, 16).ok().map(UserId)
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = format!("{:032x}", self.0);
-        write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl serde::Serialize for UserId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+use crate::base::addr::ClientAddr;
+/// A user's id lives in the shared vocabulary (`base`); re-exported here,
+/// where it has always been found.
+pub use crate::base::id::UserId;
 
 /// The five moods, one byte each (interned: no per-user string).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,21 +75,28 @@ pub fn new_token() -> String {
 /// What a user chose (or was given) to show strangers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
+    /// Shown to partners.
     pub nickname: Box<str>,
+    /// The default queue for `JOIN_QUEUE` without a mood.
     pub mood: Mood,
+    /// One emoji, shown to partners.
     pub avatar: Box<str>,
     /// Normalised: trimmed, lower-case, unique, at most five.
     pub interests: Box<[Box<str>]>,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// Milliseconds since the Unix epoch; updated on each `AUTH`.
     pub last_seen_at: u64,
 }
 
 /// A stored identity.
 #[derive(Clone, Debug)]
 pub struct UserRecord {
+    /// The user's id.
     pub id: UserId,
+    /// How the user proves who they are (the token is never kept).
     pub token_hash: TokenHash,
+    /// Shared with the hub's session: one copy per user.
     pub profile: Arc<Profile>,
 }
 
@@ -144,7 +114,9 @@ pub fn report_reason(s: &str) -> Option<&'static str> {
 pub struct TranscriptLine {
     /// `"reporter"` or `"reported"`.
     pub from: &'static str,
+    /// What was said.
     pub text: Box<str>,
+    /// Epoch ms.
     pub sent_at: u64,
 }
 
@@ -152,13 +124,21 @@ pub struct TranscriptLine {
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// Random, 16 hex digits: what `REPORTED` names.
     pub report_id: String,
+    /// The room it was made in.
     pub room_id: String,
+    /// Who reported (counted once per reporter for auto-bans).
     pub reporter_id: UserId,
+    /// Who was reported.
     pub reported_id: UserId,
+    /// One of `REPORT_REASONS`.
     pub reason: &'static str,
+    /// Free text from the reporter.
     pub details: Box<str>,
+    /// Epoch ms; auto-bans count the last 24 h.
     pub created_at: u64,
+    /// The room's last messages, kept even when messages are not stored.
     pub transcript: Vec<TranscriptLine>,
     /// The client address of the socket that sent the `REPORT` (contract
     /// section 7): auto-ban counts distinct addresses. Never shown.
@@ -196,16 +176,22 @@ pub fn distinct_reporters<A: Eq + std::hash::Hash>(
 /// A ban: until when (ms since the epoch), why, and who decided it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ban {
+    /// Epoch ms; the ban holds while now is before it.
     pub until: u64,
+    /// Shown to admins.
     pub reason: Box<str>,
+    /// `admin` or `auto`.
     pub by: Box<str>,
 }
 
 /// A room's row: written when it opens and again when it ends.
 #[derive(Clone, Debug)]
 pub struct RoomRow {
+    /// The room id (as `roomId`, in hex).
     pub id: u64,
+    /// Both members.
     pub users: [UserId; 2],
+    /// The room's mood.
     pub mood: Mood,
     /// Epoch ms.
     pub started_at: u64,
@@ -216,13 +202,17 @@ pub struct RoomRow {
 /// One relayed chat message; `text` only with `--store-messages`.
 #[derive(Clone, Debug)]
 pub struct MessageRow {
+    /// Which room.
     pub room: u64,
+    /// Its place in the room's order.
     pub seq: u64,
+    /// Who sent it.
     pub sender: UserId,
     /// Epoch ms.
     pub sent_at: u64,
     /// In Unicode scalar values.
     pub length: u32,
+    /// The text, only with `--store-messages`.
     pub text: Option<Box<str>>,
 }
 

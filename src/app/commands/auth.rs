@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::{Outcome, Request};
 use crate::app::App;
-use crate::app::outbox::{Delivery, Out};
 use crate::app::protocol::{self, Refusal};
-use crate::app::view::{AuthOk, ProfileView, Reason};
+use crate::app::view::{self, AuthOk, ProfileView};
+use crate::link::outbox::{Delivery, Out};
 use crate::store::hash_token;
 
 #[derive(Deserialize)]
@@ -57,8 +57,7 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
     let mut hub = app.hub();
     let old = hub.attach(req.conn, record.id, profile.clone(), ctx.now);
     if let Some(old) = old {
-        let ended = protocol::frame("SESSION_ENDED", None, &Reason { reason: "superseded" });
-        app.out.frame(old, ended);
+        app.out.frame(old, view::session_ended("superseded"));
         app.out.close(old, 4409, "superseded");
     }
     let ok = AuthOk {

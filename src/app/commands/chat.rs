@@ -8,17 +8,19 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::hub::{KEPT_MESSAGES, Kept, Limit};
-use crate::app::outbox::Delivery;
+use crate::app::hub::Limit;
 use crate::app::protocol::{self, Refusal};
 use crate::app::validate;
 use crate::app::view::{ChatAck, ChatPush};
+use crate::link::outbox::Delivery;
 use crate::store::{Event, MessageRow};
 
 #[derive(Deserialize)]
 pub struct Chat {
+    /// Must name the sender's room.
     #[serde(rename = "roomId")]
     room_id: String,
+    /// Checked against the text rules before the hub is locked.
     text: String,
 }
 
@@ -44,17 +46,7 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
     hub.take(user, Limit::Chat, now)?;
     let id = hub.own_room(user, &p.room_id)?;
     let text = text?;
-    let hub = &mut *hub;
-    let room = hub.rooms.get_mut(&id).ok_or_else(Refusal::not_in_room)?;
-    let partner_user = room.members[room.sides(user).1].user;
-    let partner = hub.sessions.get(&partner_user).and_then(|s| s.conn);
-    room.seq += 1;
-    let seq = room.seq;
-    let from = room.sides(user).0 as u8;
-    if room.recent.len() == KEPT_MESSAGES {
-        room.recent.pop_front();
-    }
-    room.recent.push_back(Kept { seq, from, text: text.into(), sent_at });
+    let (seq, partner) = hub.post(id, user, text, sent_at)?;
     let stored = app.cfg.store_messages.then(|| text.into());
     let length = text.chars().count() as u32;
     let row = MessageRow { room: id, seq, sender: user, sent_at, length, text: stored };

@@ -12,9 +12,11 @@ use crate::app::validate;
 
 #[derive(Deserialize)]
 pub struct JoinQueue {
+    /// Which queue; absent = the profile's mood.
     mood: Option<String>,
     /// Bounded while parsed (contract section 7).
     interests: Option<validate::InterestList>,
+    /// `same_mood` (default) or `random` (the cross-mood pool).
     mode: Option<String>,
 }
 
@@ -31,11 +33,8 @@ pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
     let ctx = app.ctx();
     let mut hub = app.hub();
     hub.take(user, Limit::Queue, app.clock.now())?;
-    let profile = hub
-        .sessions
-        .get(&user)
-        .map(|s| s.profile.clone())
-        .ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))?;
+    let profile =
+        hub.profile(user).cloned().ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))?;
     let request = QueueRequest {
         mood: mood.unwrap_or(profile.mood),
         random_mode,

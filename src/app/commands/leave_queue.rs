@@ -3,8 +3,8 @@
 use super::Request;
 use crate::app::App;
 use crate::app::hub::Limit;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Empty, Refusal};
+use crate::link::outbox::Delivery;
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let user = req.user()?;

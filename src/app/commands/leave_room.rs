@@ -5,12 +5,13 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
 use crate::app::view::RoomRef;
+use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct LeaveRoom {
+    /// Must name the sender's room.
     #[serde(rename = "roomId")]
     room_id: String,
 }

@@ -21,8 +21,8 @@ use serde_json::value::RawValue;
 
 use super::App;
 use super::protocol::{Refusal, parse_payload};
-use crate::net::addr::ClientAddr;
-use crate::net::id::ConnId;
+use crate::base::addr::ClientAddr;
+use crate::base::id::ConnId;
 use crate::store::UserId;
 
 /// The message types a client may send.
@@ -62,6 +62,7 @@ impl Kind {
 
 /// Who sent a message and how to answer it.
 pub struct Request<'a> {
+    /// The socket it came on: where the reply goes.
     pub conn: ConnId,
     /// The id to echo in the one direct reply.
     pub id: Option<&'a str>,
@@ -97,8 +98,8 @@ fn inject_fault(app: &App, req: &Request<'_>, ty: &str) {
         "FAULT_PANIC" => panic!("injected fault"),
         "FAULT_PANIC_IN_ROOM" => {
             let mut hub = app.hub();
-            if let Some(s) = req.user.and_then(|u| hub.sessions.get_mut(&u)) {
-                s.place = super::hub::Place::Idle;
+            if let Some(user) = req.user {
+                hub.break_place_for_fault(user);
             }
             panic!("injected fault inside a transition");
         }

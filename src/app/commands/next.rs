@@ -5,21 +5,17 @@
 use super::Request;
 use crate::app::App;
 use crate::app::hub::Limit;
-use crate::app::hub::{Place, QueueRequest, room_id_str};
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
+use crate::app::room::room_id_str;
 use crate::app::view::RoomRef;
+use crate::link::outbox::Delivery;
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let user = req.user()?;
     let ctx = app.ctx();
     let mut hub = app.hub();
     hub.take(user, Limit::Queue, app.clock.now())?;
-    let session = hub.sessions.get(&user).ok_or_else(Refusal::not_in_room)?;
-    let Place::InRoom(id) = session.place else {
-        return Err(Refusal::not_in_room());
-    };
-    let request = session.request.clone().unwrap_or_else(|| QueueRequest::from_profile(&session.profile));
+    let (id, request) = hub.room_and_request(user).ok_or_else(Refusal::not_in_room)?;
     let room_id = room_id_str(id);
     app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &room_id }));
     hub.end_room(id, user, "next", &ctx);

@@ -4,12 +4,13 @@ use serde::Serialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
+use crate::link::outbox::Delivery;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Pong {
+    /// Wall clock (epoch ms), so a client can estimate its offset.
     server_time: u64,
 }
 

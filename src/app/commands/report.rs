@@ -13,11 +13,11 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::hub::room_id_str;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Refusal};
+use crate::app::room::room_id_str;
 use crate::app::validate;
-use crate::store::{Report, TranscriptLine, UserId};
+use crate::link::outbox::Delivery;
+use crate::store::{Report, UserId};
 
 /// Transcript lines kept with a report.
 pub const TRANSCRIPT: usize = 20;
@@ -27,9 +27,12 @@ const DAY_MS: u64 = 24 * 3600 * 1000;
 
 #[derive(Deserialize)]
 pub struct ReportMsg {
+    /// The reporter's current room: its partner is the one reported.
     #[serde(rename = "roomId")]
     room_id: String,
+    /// One of `REPORT_REASONS`.
     reason: String,
+    /// Free text, at most `MAX_DETAILS` characters.
     details: Option<String>,
 }
 
@@ -49,26 +52,15 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
     let (room_id, report) = {
         let hub = app.hub();
         let id = hub.own_room(user, &p.room_id)?;
-        let room = hub.rooms.get(&id).ok_or_else(Refusal::not_in_room)?;
-        let (me, other) = room.sides(user);
-        let skip = room.recent.len().saturating_sub(TRANSCRIPT);
-        let transcript = room
-            .recent
-            .iter()
-            .skip(skip)
-            .map(|m| TranscriptLine {
-                from: if m.from as usize == me { "reporter" } else { "reported" },
-                text: m.text.clone(),
-                sent_at: m.sent_at,
-            })
-            .collect();
+        let room = hub.room(id).ok_or_else(Refusal::not_in_room)?;
+        let transcript = room.transcript(user, TRANSCRIPT);
         // Throwaway identities do not count toward an auto-ban.
-        let created = hub.sessions.get(&user).map_or(ctx.wall, |s| s.profile.created_at);
+        let created = hub.profile(user).map_or(ctx.wall, |p| p.created_at);
         let report = Report {
             report_id: format!("{:016x}", rand::random::<u64>()),
             room_id: room_id_str(id),
             reporter_id: user,
-            reported_id: room.members[other].user,
+            reported_id: room.partner_of(user).user(),
             reason,
             details: details.into(),
             created_at: ctx.wall,
@@ -93,7 +85,7 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
         if hub.own_room(user, &p.room_id).is_ok() {
             hub.end_room(room_id, user, "left", &ctx);
         }
-        hub.pairs.forbid(user, reported);
+        hub.forbid_pair(user, reported);
     }
     auto_ban(app, reported, ctx.wall);
     Ok(())

@@ -5,13 +5,15 @@ use serde::Deserialize;
 
 use super::Request;
 use crate::app::App;
-use crate::app::outbox::Delivery;
 use crate::app::protocol::{self, Empty, Refusal};
+use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct Typing {
+    /// Must name the sender's room.
     #[serde(rename = "roomId")]
     room_id: String,
+    /// The sender's state now; the partner hears only changes.
     #[serde(rename = "isTyping")]
     is_typing: bool,
 }

@@ -55,7 +55,9 @@ const QUEUE_WAIT: Duration = Duration::from_secs(3);
 /// What `--database-*` options configure.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
+    /// `--database-url`.
     pub url: String,
+    /// Connections the workers' blocking calls share.
     pub pool_size: u32,
     /// Write-behind queue bound, in jobs.
     pub queue: usize,
@@ -64,12 +66,15 @@ pub struct PgOptions {
 }
 
 pub struct PgStore {
+    /// For the calls workers wait on (lookups, inserts, bans, reports).
     pool: Pool<PostgresConnectionManager<NoTls>>,
     /// Identities by token, bounded; the database has them all.
     cache: MemoryStore,
     /// Bans in force, loaded at start and written through.
     bans: RwLock<HashMap<UserId, Ban>>,
+    /// The write-behind queue `record` pushes to.
     writer: Writer,
+    /// Counters and health shared with the persistence thread.
     shared: Arc<Shared>,
     /// Per-deployment salt of `users.ip_hash` (table `settings`).
     ip_salt: String,

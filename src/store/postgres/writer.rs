@@ -67,8 +67,11 @@ pub struct Shared {
     pub backlog: Gauge,
     /// Rows of the batch being written now.
     in_flight: AtomicUsize,
+    /// Rows dropped because the queue was full.
     pub dropped: Counter,
+    /// Batches that failed for good (not retried).
     pub failed: Counter,
+    /// Batches written.
     pub batches: Counter,
     /// 1 while degraded, for alerting.
     pub degraded_gauge: Gauge,
@@ -133,7 +136,9 @@ impl Shared {
 
 /// The workers' end of the queue.
 pub struct Writer {
+    /// Bounded by `--database-queue`; `try_send`, never waits.
     tx: Sender<Job>,
+    /// Counts what it drops.
     shared: Arc<Shared>,
 }
 
@@ -194,7 +199,9 @@ impl Writer {
 /// The last erased users, oldest first.
 #[derive(Default)]
 struct Forgotten {
+    /// For the lookups.
     set: HashSet<UserId>,
+    /// For the bound: the oldest is forgotten first.
     order: VecDeque<UserId>,
 }
 
@@ -220,6 +227,7 @@ impl Forgotten {
 struct Batch {
     /// Room id → its latest row (an open and a close become one row).
     rooms: HashMap<u64, RoomRow>,
+    /// In the order sent.
     messages: Vec<MessageRow>,
     /// User → latest last-seen time.
     seen: HashMap<UserId, u64>,
@@ -310,11 +318,15 @@ const ERASE: [&str; 4] = [
 
 /// The persistence thread.
 struct Persister {
+    /// Jobs from the workers.
     rx: Receiver<Job>,
+    /// Counters and health shared with the store.
     shared: Arc<Shared>,
+    /// How to (re)connect.
     config: postgres::Config,
     /// Its own connection (not the pool's) with the batch statement prepared.
     conn: Option<(Client, Statement)>,
+    /// Erased users: later rows about them are dropped.
     forgotten: Forgotten,
 }
 

@@ -1,13 +1,14 @@
-//! What crosses from the reactor to the workers.
+//! What crosses from the reactor to the workers: [`Command`], and the
+//! application timers ([`AppTimer`]) that go the other way to be scheduled
+//! and come back as a command when due.
 //!
 //! Every command carries the `ConnId` it concerns; all commands of one
-//! connection go to the same worker (`worker_for`), so a client's messages
-//! are handled in the order it sent them.
+//! connection go to the same worker ([`worker_for`](super::worker_for)), so
+//! a client's messages are handled in the order it sent them.
 
-use crate::net::addr::ClientAddr;
-use crate::net::http::Request;
-use crate::net::id::ConnId;
-use crate::store::UserId;
+use crate::base::addr::ClientAddr;
+use crate::base::http::Request;
+use crate::base::id::{ConnId, UserId};
 
 /// A unit of work for a worker.
 #[derive(Debug)]
@@ -85,9 +86,4 @@ impl AppTimer {
             | AppTimer::ResumeExpired { user, .. } => user.0 as u64,
         }
     }
-}
-
-/// Which worker owns a connection.
-pub fn worker_for(conn: ConnId, workers: usize) -> usize {
-    conn.slot as usize % workers.max(1)
 }

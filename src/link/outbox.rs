@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
-use crate::app::command::AppTimer;
-use crate::net::id::ConnId;
-use crate::net::timer::Millis;
+use super::command::AppTimer;
+use crate::base::clock::Millis;
+use crate::base::id::ConnId;
 
 /// Frames in flight from workers to the reactor, at most.
 pub const OUT_QUEUE: usize = 64 * 1024;
@@ -49,7 +49,9 @@ pub trait Delivery: Send + Sync {
 /// The sending half of the reactor's queue.
 #[derive(Clone)]
 pub struct Outbox {
+    /// The bounded queue; a full one makes the pushing worker wait.
     tx: Sender<Out>,
+    /// Wakes the reactor out of `epoll_wait`.
     waker: Arc<Waker>,
     /// Set by the first push after the reactor's last drain; cleared by it.
     armed: Arc<AtomicBool>,
@@ -57,7 +59,9 @@ pub struct Outbox {
 
 /// The reactor's half.
 pub struct Inbox {
+    /// Drained by the reactor, a bounded number per tick.
     pub rx: Receiver<Out>,
+    /// Cleared by the reactor before each drain, so the next push wakes it.
     pub armed: Arc<AtomicBool>,
 }
 

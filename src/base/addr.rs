@@ -16,6 +16,7 @@ use std::str::FromStr;
 /// An address or network (`10.0.0.0/8`, `::1`, `fd00::/8`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
+    /// The network address (canonical: an IPv4-mapped one as IPv4).
     net: IpAddr,
     /// Leading bits that must match; 32 or 128 for a single address.
     bits: u8,

@@ -4,7 +4,7 @@
 //! handler that panics halfway through a transition would leave the next
 //! one to find, say, a room whose member thinks it is idle. Making every
 //! transition panic-proof by construction is not something a reader can
-//! check, so the lock is taken through [`HubGuard`](super::guard::HubGuard),
+//! check, so the lock is taken through [`HubGuard`](crate::app::guard::HubGuard),
 //! which runs [`Hub::repair`] before it lets go of a lock a panic crossed.
 //! Repair restores the invariants the rest of the hub relies on, ending
 //! what cannot be restored the way a dropped connection would end it, and
@@ -23,11 +23,13 @@
 //! It must not panic itself (it runs while a panic unwinds), so it uses no
 //! indexing or `unwrap`, only lookups that can miss.
 
-use super::hub::{Ctx, Hub, Place, room_id_str};
-use super::outbox::Delivery;
-use super::protocol;
-use super::view::PartnerLeft;
-use crate::store::{Event, UserId};
+use super::{Ctx, Hub, Place};
+use crate::app::protocol;
+use crate::app::room::room_id_str;
+use crate::app::view::PartnerLeft;
+use crate::base::id::UserId;
+use crate::link::outbox::Delivery;
+use crate::store::Event;
 
 impl Hub {
     /// Restores the invariants above; returns how many things it fixed.
@@ -60,17 +62,17 @@ impl Hub {
             .rooms
             .iter()
             .filter(|(id, r)| {
-                r.members
+                r.members()
                     .iter()
-                    .any(|m| self.sessions.get(&m.user).map(|s| s.place) != Some(Place::InRoom(**id)))
+                    .any(|m| self.sessions.get(&m.user()).map(|s| s.place) != Some(Place::InRoom(**id)))
             })
             .map(|(id, _)| *id)
             .collect();
         for id in broken {
             let Some(room) = self.rooms.remove(&id) else { continue };
             ctx.store.record(Event::Room(room.row(id, Some((ctx.wall, "disconnected")))));
-            for m in &room.members {
-                self.leave_broken_room(m.user, id, ctx);
+            for m in room.members() {
+                self.leave_broken_room(m.user(), id, ctx);
             }
             fixed += 1;
         }
@@ -78,11 +80,7 @@ impl Hub {
             .sessions
             .iter()
             .filter_map(|(u, s)| match s.place {
-                Place::InRoom(id)
-                    if !self.rooms.get(&id).is_some_and(|r| r.members.iter().any(|m| m.user == *u)) =>
-                {
-                    Some((*u, id))
-                }
+                Place::InRoom(id) if !self.rooms.get(&id).is_some_and(|r| r.has_member(*u)) => Some((*u, id)),
                 _ => None,
             })
             .collect();

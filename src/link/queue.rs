@@ -1,0 +1,134 @@
+//! The worker queues: the reactor's end ([`WorkerLink`]) and the worker's
+//! end ([`WorkerQueue`]) of one queue per worker.
+//!
+//! The reactor does not send command by command: it collects a tick's
+//! commands per worker and hands them over as one batch, so a busy tick
+//! costs one lock and at most one wake-up per worker instead of one per
+//! message.
+//!
+//! Bound: a worker has at most [`WORKER_QUEUE`] text and HTTP commands in
+//! flight (sent or batched, not yet handled), counted in `inflight`; past
+//! it the reactor stops reading those sockets ([`WorkerLink::budget`]).
+//! Commands that must not be lost (closes, timeouts, timers, drain) are
+//! always accepted; they number at most a few per connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::command::Command;
+
+/// Commands in flight per worker, at most, before the reactor stops reading.
+pub const WORKER_QUEUE: usize = 4096;
+
+/// One worker's queue. A plain mutex and condvar: the worker parks at once
+/// when it runs dry (crossbeam's blocking receive spins and yields first,
+/// which cost a syscall and a context switch per message here), and the
+/// reactor signals only a worker that is actually asleep.
+struct Queue {
+    /// What is waiting and whether anyone sleeps on it.
+    state: Mutex<QueueState>,
+    /// Signalled by the reactor when it hands a sleeping worker commands,
+    /// and when it goes away.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// Commands not yet taken by the worker, in order.
+    pending: Vec<Command>,
+    /// The worker is waiting on `wake`.
+    sleeping: bool,
+    /// The reactor is gone: finish what is pending, then stop.
+    closed: bool,
+}
+
+/// The reactor's end of one worker's queue.
+pub struct WorkerLink {
+    /// Shared with the worker's [`WorkerQueue`].
+    queue: Arc<Queue>,
+    /// Commands sent to the worker and not yet handled.
+    inflight: Arc<AtomicUsize>,
+    /// This tick's commands, sent by `flush`.
+    batch: Vec<Command>,
+}
+
+/// The worker's end of its queue.
+pub struct WorkerQueue {
+    /// Shared with the reactor's [`WorkerLink`].
+    queue: Arc<Queue>,
+    /// Lowered by one as each command is handled (the reactor's bound).
+    inflight: Arc<AtomicUsize>,
+}
+
+/// A new queue: the reactor's end and the worker's.
+pub fn channel() -> (WorkerLink, WorkerQueue) {
+    let queue = Arc::new(Queue { state: Mutex::new(QueueState::default()), wake: Condvar::new() });
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let link = WorkerLink { queue: queue.clone(), inflight: inflight.clone(), batch: Vec::new() };
+    (link, WorkerQueue { queue, inflight })
+}
+
+impl WorkerLink {
+    /// How many more messages may be taken from sockets for this worker.
+    pub fn budget(&self) -> usize {
+        WORKER_QUEUE.saturating_sub(self.inflight.load(Ordering::Acquire) + self.batch.len())
+    }
+
+    pub fn push(&mut self, cmd: Command) {
+        self.batch.push(cmd);
+    }
+
+    /// Hands this tick's commands to the worker in one lock.
+    pub fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        self.inflight.fetch_add(self.batch.len(), Ordering::AcqRel);
+        let wake = {
+            let mut q = self.queue.state.lock();
+            if q.pending.is_empty() {
+                std::mem::swap(&mut q.pending, &mut self.batch);
+            } else {
+                q.pending.append(&mut self.batch);
+            }
+            q.sleeping
+        };
+        if wake {
+            self.queue.wake.notify_one();
+        }
+    }
+}
+
+impl Drop for WorkerLink {
+    fn drop(&mut self) {
+        self.flush();
+        self.queue.state.lock().closed = true;
+        self.queue.wake.notify_one();
+    }
+}
+
+impl WorkerQueue {
+    /// Waits (parked) until commands are pending and moves them all into
+    /// `work`, which must be empty; false once the reactor is gone and
+    /// nothing is left.
+    pub fn take(&self, work: &mut Vec<Command>) -> bool {
+        let mut q = self.queue.state.lock();
+        while q.pending.is_empty() && !q.closed {
+            q.sleeping = true;
+            self.queue.wake.wait(&mut q);
+            q.sleeping = false;
+        }
+        if q.pending.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut q.pending, work);
+        true
+    }
+
+    /// One taken command was handled: room for one more in the bound.
+    pub fn handled(&self) {
+        self.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
