@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
@@ -13,22 +13,12 @@ const ADMIN: &str = "admin-secret-token";
 const SILENCE: Duration = Duration::from_millis(300);
 const MOODS: [&str; 5] = ["chill", "fire", "silly", "shy", "random"];
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 fn start_admin() -> TestServer {
     start_with(|c| c.admin_token = Some(ADMIN.into()))
 }
 
 fn body_text(r: &HttpResponse) -> String {
     String::from_utf8_lossy(&r.body).to_string()
-}
-
-#[track_caller]
-fn assert_http_error(r: &HttpResponse, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{}", body_text(r));
-    assert_eq!(r.json()["error"]["code"], code, "{}", body_text(r));
 }
 
 #[track_caller]
@@ -41,13 +31,6 @@ fn stats(addr: SocketAddr) -> Value {
     let r = admin(addr, "GET", "/api/admin/stats", None);
     assert_eq!(r.status, 200, "{}", body_text(&r));
     r.json()
-}
-
-#[track_caller]
-fn join(c: &mut Client, mood: &str) -> Value {
-    let r = c.request("JOIN_QUEUE", "join", json!({"mood": mood, "interests": []}));
-    assert_eq!(r["type"], "QUEUE_WAITING", "{r}");
-    r
 }
 
 #[track_caller]
@@ -175,7 +158,7 @@ fn stats_have_the_contract_shape_and_reflect_live_state() {
     let refused = a.request("CHAT", "empty", json!({"roomId": room, "text": "  "}));
     assert_eq!(refused["payload"]["code"], "EMPTY_MESSAGE", "a refused CHAT is not relayed");
     let mut shy = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut shy, "shy");
+    join(&mut shy, in_mood("shy"));
     let mut anon = Client::connect(srv.addr);
     assert_eq!(anon.request("PING", "p", json!({}))["type"], "PONG");
 
@@ -305,7 +288,7 @@ fn ban_of_a_waiting_user_sends_match_cancelled_banned_then_session_ended() {
     let srv = start_admin();
     let u = register(srv.addr, json!({}));
     let mut c = Client::authed(srv.addr, &u);
-    join(&mut c, "silly");
+    join(&mut c, in_mood("silly"));
     ban(srv.addr, &u, 5);
     let before = expect_banned_close(&mut c);
     let types: Vec<&str> = before.iter().map(|m| m["type"].as_str().unwrap_or("?")).collect();
@@ -313,7 +296,7 @@ fn ban_of_a_waiting_user_sends_match_cancelled_banned_then_session_ended() {
     assert_eq!(before[0]["payload"]["reason"], "banned");
     // Out of the queue: the next silly joiner waits alone.
     let mut other = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    assert_eq!(join(&mut other, "silly")["payload"]["waiting"], 1);
+    assert_eq!(join(&mut other, in_mood("silly"))["waiting"], 1);
     other.expect_silence(SILENCE);
     assert_eq!(stats(srv.addr)["queueSizes"]["silly"], 1);
 }
@@ -425,7 +408,7 @@ fn unban_is_204_and_the_user_can_auth_again() {
     assert_eq!(r.status, 204, "{}", body_text(&r));
     assert!(r.body.is_empty());
     let mut c = Client::authed(srv.addr, &u);
-    join(&mut c, "chill");
+    join(&mut c, in_mood("chill"));
     let r = http(srv.addr, "POST", "/api/users/registerOrUpdate", Some(&u.token), Some(&json!({})));
     assert_eq!(r.status, 200, "{}", body_text(&r));
 }
@@ -493,7 +476,7 @@ fn metrics_values_follow_a_pairing_and_a_chat() {
 
     let (mut a, mut b, room) = pair(srv.addr);
     let mut waiter = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut waiter, "fire");
+    join(&mut waiter, in_mood("fire"));
     let m = scrape(srv.addr);
     assert_eq!(value(&m, "duet_online_users"), 3.0);
     assert!(value(&m, "duet_connections") >= 3.0, "three sockets are open");

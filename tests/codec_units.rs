@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Ev, own};
+use common::frames::{self, Ev, client_frame, own, split_server_frame};
 use duet::net::frame::{self, FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsReader, apply_mask};
 use duet::net::http::{self, HttpError, MAX_BODY, MAX_HEAD, Method, Parsed, Request, Response};
 
@@ -12,13 +12,9 @@ use duet::net::http::{self, HttpError, MAX_BODY, MAX_HEAD, Method, Parsed, Reque
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    common::client_frame(first, payload, mask)
-}
-
 /// A masked client frame.
 fn cf(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    raw_frame(if fin { 0x80 } else { 0 } | opcode, payload, Some(MASK))
+    client_frame(if fin { 0x80 } else { 0 } | opcode, payload, Some(MASK))
 }
 
 use common::opcode::*;
@@ -35,27 +31,15 @@ fn decode_all(bytes: &[u8]) -> (Result<(usize, Stop), FrameError>, Vec<Ev>) {
     (res, evs)
 }
 
-/// Feeds `chunks` one after another the way the reactor does: unconsumed
-/// bytes are kept and prepended to the next chunk.
-fn decode_chunks(chunks: &[&[u8]]) -> Vec<Ev> {
-    let mut r = WsReader::default();
-    let mut keep: Vec<u8> = Vec::new();
-    let mut evs = Vec::new();
-    for chunk in chunks {
-        keep.extend_from_slice(chunk);
-        let (used, stop) = r
-            .decode(&mut keep, usize::MAX, &mut |e| {
-                evs.push(own(e));
-                true
-            })
-            .expect("valid stream");
-        if stop == Stop::Closed {
-            return evs;
-        }
-        assert_eq!(stop, Stop::Incomplete);
-        keep.drain(..used);
+/// The events of a valid stream fed in `chunks` (see
+/// `frames::decode_chunks`), which must leave no byte over unless it
+/// closed.
+#[track_caller]
+fn decode_valid(chunks: &[&[u8]]) -> Vec<Ev> {
+    let (evs, stop, left) = frames::decode_chunks(chunks).expect("valid stream");
+    if stop != Stop::Closed {
+        assert_eq!(left, 0, "bytes left over");
     }
-    assert!(keep.is_empty(), "bytes left over: {keep:?}");
     evs
 }
 
@@ -107,13 +91,13 @@ fn every_split_point_of_a_multi_frame_stream_decodes_to_the_same_events() {
         Ev::Text("z".repeat(300)),
         Ev::Text(String::new()),
     ];
-    assert_eq!(decode_chunks(&[&stream]), expected);
+    assert_eq!(decode_valid(&[&stream]), expected);
     for split in 0..=stream.len() {
         let (a, b) = stream.split_at(split);
-        assert_eq!(decode_chunks(&[a, b]), expected, "split at {split}");
+        assert_eq!(decode_valid(&[a, b]), expected, "split at {split}");
     }
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-    assert_eq!(decode_chunks(&bytes), expected, "one byte at a time");
+    assert_eq!(decode_valid(&bytes), expected, "one byte at a time");
 }
 
 #[test]
@@ -228,7 +212,7 @@ fn binary_frame_is_reported_as_binary() {
 
 #[test]
 fn unmasked_client_frame_is_a_protocol_error() {
-    let (res, evs) = decode_all(&raw_frame(0x80 | TEXT, b"hi", None));
+    let (res, evs) = decode_all(&client_frame(0x80 | TEXT, b"hi", None));
     assert!(matches!(res, Err(FrameError::Unmasked)), "{res:?}");
     assert!(evs.is_empty());
 }
@@ -236,7 +220,7 @@ fn unmasked_client_frame_is_a_protocol_error() {
 #[test]
 fn any_rsv_bit_is_a_protocol_error() {
     for rsv in [0x40, 0x20, 0x10] {
-        let (res, _) = decode_all(&raw_frame(0x80 | rsv | TEXT, b"hi", Some(MASK)));
+        let (res, _) = decode_all(&client_frame(0x80 | rsv | TEXT, b"hi", Some(MASK)));
         assert!(matches!(res, Err(FrameError::ReservedBits)), "rsv {rsv:#x}: {res:?}");
     }
 }
@@ -411,30 +395,10 @@ fn apply_mask_equals_naive_xor_for_all_lengths_and_alignments() {
     }
 }
 
-/// Splits a server frame into (first byte, payload), checking it is
-/// unmasked and its length field is in the shortest form.
-fn parse_server_frame(f: &[u8]) -> (u8, &[u8]) {
-    assert!(f.len() >= 2);
-    assert_eq!(f[1] & 0x80, 0, "server frames are not masked");
-    let (len, head) = match f[1] & 0x7f {
-        126 => (u16::from_be_bytes([f[2], f[3]]) as usize, 4),
-        127 => (u64::from_be_bytes(f[2..10].try_into().unwrap()) as usize, 10),
-        n => (n as usize, 2),
-    };
-    let min_form = match len {
-        0..=125 => 2,
-        126..=65535 => 4,
-        _ => 10,
-    };
-    assert_eq!(head, min_form, "length {len} not in its shortest form");
-    assert_eq!(f.len(), head + len, "frame length");
-    (f[0], &f[head..])
-}
-
 #[test]
 fn close_frame_carries_code_and_reason_in_one_final_unmasked_frame() {
     let f = frame::close_frame(4408, "idle timeout");
-    let (first, payload) = parse_server_frame(&f);
+    let (first, payload) = split_server_frame(&f);
     assert_eq!(first, 0x88);
     assert_eq!(&payload[..2], &4408u16.to_be_bytes());
     assert_eq!(&payload[2..], b"idle timeout");
@@ -443,7 +407,7 @@ fn close_frame_carries_code_and_reason_in_one_final_unmasked_frame() {
 #[test]
 fn close_frame_reason_is_cut_to_fit_a_control_frame() {
     let f = frame::close_frame(1000, &"x".repeat(300));
-    let (_, payload) = parse_server_frame(&f);
+    let (_, payload) = split_server_frame(&f);
     assert_eq!(payload.len(), 125);
 }
 
@@ -451,7 +415,7 @@ fn close_frame_reason_is_cut_to_fit_a_control_frame() {
 fn close_frame_reason_stays_valid_utf8_when_cut() {
     // 100 two-byte characters: byte 123 falls in the middle of one.
     let f = frame::close_frame(1000, &"é".repeat(100));
-    let (_, payload) = parse_server_frame(&f);
+    let (_, payload) = split_server_frame(&f);
     assert!(payload.len() <= 125);
     assert!(
         std::str::from_utf8(&payload[2..]).is_ok(),
@@ -467,7 +431,7 @@ fn text_frame_builder_uses_the_shortest_length_form() {
         let mut b = TextFrameBuilder::new(len);
         b.body().extend_from_slice(&payload);
         let f = b.finish();
-        let (first, got) = parse_server_frame(&f);
+        let (first, got) = split_server_frame(&f);
         assert_eq!(first, 0x81, "final text frame, len {len}");
         assert_eq!(got, &payload[..], "payload, len {len}");
     }
@@ -478,7 +442,7 @@ fn text_frame_builder_works_with_a_wrong_capacity_hint() {
     let mut b = TextFrameBuilder::new(0);
     b.body().extend_from_slice(&[b'q'; 200]);
     let f = b.finish();
-    let (first, got) = parse_server_frame(&f);
+    let (first, got) = split_server_frame(&f);
     assert_eq!(first, 0x81);
     assert_eq!(got, &[b'q'; 200][..]);
 }

@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::process::{Spawned, command, spawn};
 use common::*;
 use serde_json::json;
 
@@ -19,23 +19,19 @@ fn a_panicking_command_gets_internal_and_the_server_keeps_serving() {
     let srv = start_with(|c| c.admin_token = Some("t".into()));
     let (mut a, mut b, room) = pair(srv.addr);
     let r = a.request("FAULT_PANIC", "boom", json!({}));
-    assert_eq!((r["type"].as_str(), r["payload"]["code"].as_str()), (Some("ERROR"), Some("INTERNAL")));
+    assert_error(&r, "INTERNAL");
     // The same socket, its partner and the worker all go on.
     assert_eq!(a.request("PING", "p", json!({}))["type"], "PONG");
     assert_eq!(a.request("CHAT", "c", json!({"roomId": room, "text": "still here"}))["type"], "CHAT_ACK");
     assert_eq!(b.recv_type("CHAT")["payload"]["text"], "still here");
-    let metrics = String::from_utf8(http(srv.addr, "GET", "/metrics", None, None).body).unwrap();
+    let metrics = metrics_text(srv.addr);
     assert!(metrics.lines().any(|l| l.starts_with("duet_command_panics_total 1")), "{metrics}");
 }
 
-/// Spawns the binary with extra environment and an open-files limit;
-/// returns it with the address it logged.
-fn spawn(env: &[(&str, &str)], nofile: Option<u64>) -> (Child, SocketAddr) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duet"));
-    cmd.env("DUET_LISTEN", "127.0.0.1:0").env("RUST_LOG", "info").stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+/// Spawns the binary with extra environment and, when given, an
+/// open-files limit.
+fn spawn_limited(env: &[(&str, &str)], nofile: Option<u64>) -> Spawned {
+    let mut cmd = command(&[], env);
     if let Some(n) = nofile {
         // SAFETY: setrlimit is async-signal-safe; it only lowers the child's limit.
         unsafe {
@@ -48,16 +44,7 @@ fn spawn(env: &[(&str, &str)], nofile: Option<u64>) -> (Child, SocketAddr) {
             });
         }
     }
-    let mut child = cmd.spawn().expect("spawn duet");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines.next().expect("a log line").expect("utf-8");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    spawn(cmd).unwrap_or_else(|log| panic!("duet did not start: {log}"))
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -82,19 +69,19 @@ fn health_within(addr: SocketAddr, wait: Duration) -> Option<TcpStream> {
 
 #[test]
 fn exhausted_descriptors_pause_accepting_without_spinning_and_recover() {
-    let (mut child, addr) =
-        spawn(&[("DUET_MAX_CONNECTIONS", "1000"), ("DUET_AUTH_TIMEOUT_SECS", "30")], Some(40));
+    let srv = spawn_limited(&[("DUET_MAX_CONNECTIONS", "1000"), ("DUET_AUTH_TIMEOUT_SECS", "30")], Some(40));
+    let addr = srv.addr;
     assert!(health_within(addr, WAIT).is_some(), "serves before exhaustion");
     let hogs: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(addr).expect("connect")).collect();
     // Past ~30 accepted sockets accept fails with EMFILE; the rest wait in
     // the backlog, and so does this probe.
-    let ticks = cpu_ticks(child.id());
+    let ticks = cpu_ticks(srv.child.id());
     let started = Instant::now();
     assert!(
         health_within(addr, Duration::from_millis(600)).is_none(),
         "a request got through while exhausted"
     );
-    let spent = cpu_ticks(child.id()) - ticks;
+    let spent = cpu_ticks(srv.child.id()) - ticks;
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let share = spent as f64 / hz / started.elapsed().as_secs_f64();
     assert!(share < 0.3, "the server spins while it cannot accept: {:.0}% of a core", share * 100.0);
@@ -103,13 +90,12 @@ fn exhausted_descriptors_pause_accepting_without_spinning_and_recover() {
     while health_within(addr, Duration::from_millis(300)).is_none() {
         assert!(Instant::now() < deadline, "no recovery after descriptors were freed");
     }
-    child.kill().unwrap();
-    let _ = child.wait();
 }
 
 #[test]
 fn shutdown_under_load_delivers_every_acknowledged_message_or_ends_the_room() {
-    let (mut child, addr) = spawn(&[("DUET_CHAT_RATE", "100000"), ("DUET_CHAT_BURST", "100000")], None);
+    let mut srv = spawn_limited(&[("DUET_CHAT_RATE", "100000"), ("DUET_CHAT_BURST", "100000")], None);
+    let addr = srv.addr;
     let (tx, rx) = mpsc::channel();
     let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut threads = Vec::new();
@@ -162,15 +148,8 @@ fn shutdown_under_load_delivers_every_acknowledged_message_or_ends_the_room() {
         std::thread::yield_now();
     }
     let signalled = Instant::now();
-    // SAFETY: kill only signals the child we spawned.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "no exit within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    srv.sigterm();
+    let status = srv.exit_within(signalled, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     for t in threads {
         t.join().unwrap();

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use common::serving::*;
 use common::*;
 use serde_json::json;
-use socket2::{Domain, Socket, Type};
 
 const REGISTER: &str = "/api/users/registerOrUpdate";
 /// The largest bundled asset (about 14 KiB): a response worth flooding.
@@ -45,16 +44,6 @@ fn alone() -> RwLockWriteGuard<'static, ()> {
     MEMORY.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Resident set size of this process (the server runs in it), KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
-
 /// A server whose admin stats `serving` can poll, tweaked further.
 #[track_caller]
 fn server(tweak: impl FnOnce(&mut duet::Config)) -> TestServer {
@@ -64,27 +53,13 @@ fn server(tweak: impl FnOnce(&mut duet::Config)) -> TestServer {
     })
 }
 
-fn get(path: &str, extra: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: duet\r\n{extra}\r\n").into_bytes()
-}
-
 /// `n` pipelined `GET /assets/style.css`, as compact as HTTP/1.1 allows.
 fn style_flood(n: usize) -> Vec<u8> {
-    get(STYLE, "").repeat(n)
-}
-
-/// A client socket whose receive buffer is a fixed 64 KiB (no
-/// autotuning), so what the kernel can hold of its answers is bounded.
-#[track_caller]
-fn small_window_client(addr: SocketAddr) -> TcpStream {
-    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(64 * 1024).unwrap();
-    sock.connect(&addr.into()).unwrap();
-    sock.into()
+    get_request(STYLE, "").repeat(n)
 }
 
 /// How many pipelined style.css GETs answer with well over what socket
-/// buffers can hold for a never-reading `small_window_client`: twice the
+/// buffers can hold for a never-reading `small_window(addr, 64 * 1024)`: twice the
 /// kernel's largest send buffer (`tcp_wmem`), at least 1,000 (~14 MiB).
 fn gets_to_fill_buffers() -> usize {
     let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
@@ -123,64 +98,6 @@ fn write_what_fits(s: &mut TcpStream, bytes: &[u8], patience: Duration) -> usize
 fn assert_all_closed_within(addr: SocketAddr, within: Duration, what: &str) {
     let (n, ok) = poll_connections(addr, within, |n| n <= 1);
     assert!(ok, "{what}: still {n} connections open after {within:?}");
-}
-
-#[track_caller]
-fn assert_eof(s: &mut TcpStream, within: Duration) {
-    s.set_read_timeout(Some(within)).unwrap();
-    let mut b = [0u8; 256];
-    match s.read(&mut b) {
-        Ok(0) => {}
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-        Ok(n) => panic!("expected the connection closed, got {:?}", String::from_utf8_lossy(&b[..n])),
-        Err(e) => panic!("expected the connection closed within {within:?}, got {e}"),
-    }
-}
-
-/// Reads consecutive responses from one connection, keeping the bytes of
-/// the next response that arrive with the current one.
-struct Responses {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Responses {
-    fn new(s: TcpStream) -> Responses {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        Responses { s, buf: Vec::new() }
-    }
-
-    #[track_caller]
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 64 * 1024];
-        let n = self.s.read(&mut chunk).expect("response bytes");
-        assert!(n > 0, "connection closed; have {:?}", String::from_utf8_lossy(&self.buf));
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-
-    #[track_caller]
-    fn next(&mut self) -> HttpResponse {
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_string();
-        let status = head[9..12].parse().expect("status code");
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0);
-        while self.buf.len() < head_end + len {
-            self.fill();
-        }
-        let body = self.buf[head_end..head_end + len].to_vec();
-        self.buf.drain(..head_end + len);
-        HttpResponse { status, head, body }
-    }
 }
 
 // ------------------------------------------- one request at a time
@@ -254,7 +171,7 @@ fn pipelined_request_behind_unread_responses_is_not_handled() {
         format!("DELETE /api/users/me HTTP/1.1\r\nAuthorization: Bearer {}\r\n\r\n", user.token).bytes(),
     );
 
-    let mut hostile = small_window_client(addr);
+    let mut hostile = small_window(addr, 64 * 1024);
     let sent = write_what_fits(&mut hostile, &batch, Duration::from_secs(2));
     assert_eq!(sent, batch.len(), "the whole batch (with the DELETE at its end) must reach the server");
 
@@ -290,10 +207,12 @@ fn mixed_pipelined_requests_are_answered_in_order() {
     let mut batch = Vec::new();
     for i in 0..150 {
         match i % 3 {
-            0 => batch.extend(get("/api/health", "")),
-            1 => batch
-                .extend(get("/api/users/me", &format!("Authorization: Bearer {}\r\n", users[i % 2].token))),
-            _ => batch.extend(get(&format!("/nowhere/{i}"), "")),
+            0 => batch.extend(get_request("/api/health", "")),
+            1 => batch.extend(get_request(
+                "/api/users/me",
+                &format!("Authorization: Bearer {}\r\n", users[i % 2].token),
+            )),
+            _ => batch.extend(get_request(&format!("/nowhere/{i}"), "")),
         }
     }
     let mut s = TcpStream::connect(srv.addr).unwrap();
@@ -324,11 +243,11 @@ fn client_that_stops_reading_is_closed_even_while_it_keeps_sending() {
     let _shared = shared();
     let srv = server(|c| c.auth_timeout_secs = Duration::from_millis(500));
     let addr = srv.addr;
-    let mut hostile = small_window_client(addr);
+    let mut hostile = small_window(addr, 64 * 1024);
     let sent = write_what_fits(&mut hostile, &style_flood(gets_to_fill_buffers()), Duration::from_secs(2));
     assert!(sent > 0, "nothing could be sent");
     let start = Instant::now();
-    let health = get("/api/health", "");
+    let health = get_request("/api/health", "");
     loop {
         // The client's own pace: a complete request every 100 ms.
         if hostile.write_all(&health).is_err() {
@@ -362,15 +281,17 @@ fn slow_but_steady_reader_gets_every_pipelined_response() {
     let expect_len = http(srv.addr, "GET", STYLE, None, None).body.len();
     // The kernel cannot take the answers in for the client: the server has
     // to wait for its reads.
-    let mut s = small_window_client(srv.addr);
+    let mut s = small_window(srv.addr, 64 * 1024);
     let sent = write_what_fits(&mut s, &style_flood(N), Duration::from_secs(2));
-    assert_eq!(sent, N * get(STYLE, "").len(), "the requests must all reach the server");
+    assert_eq!(sent, N * get_request(STYLE, "").len(), "the requests must all reach the server");
 
     let mut rd = Responses::new(s);
     let mut since_pause = 0;
     let start = Instant::now();
     for i in 0..N {
-        let r = rd.next_or_report(i);
+        let r = rd
+            .try_next()
+            .unwrap_or_else(|e| panic!("a steadily reading client was cut off after {i} responses: {e}"));
         assert_eq!((r.status, r.body.len()), (200, expect_len), "response {i}");
         since_pause += r.head.len() + r.body.len();
         if since_pause >= 1024 * 1024 {
@@ -379,34 +300,6 @@ fn slow_but_steady_reader_gets_every_pipelined_response() {
         }
     }
     eprintln!("slow reader: {N} responses in {:?}", start.elapsed());
-}
-
-impl Responses {
-    /// `next`, failing with how many responses arrived before the
-    /// connection ended.
-    #[track_caller]
-    fn next_or_report(&mut self, i: usize) -> HttpResponse {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).to_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                    .unwrap_or(0);
-                if self.buf.len() >= end + 4 + len {
-                    return self.next();
-                }
-            }
-            match self.s.read(&mut chunk) {
-                Ok(n) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
-                other => panic!(
-                    "a steadily reading client was cut off after {i} responses (+{} bytes): {other:?}",
-                    self.buf.len()
-                ),
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------- keep-alive
@@ -448,7 +341,7 @@ fn busy_keep_alive_connection_is_closed_after_its_lifetime() {
             "{asked} requests over {elapsed:?} on one keep-alive connection (lifetime 1 s): no response \
              with Connection: close, and the socket is still open"
         );
-        if s.write_all(&get("/api/health", "")).is_err() {
+        if s.write_all(&get_request("/api/health", "")).is_err() {
             return after_lifetime("closed");
         }
         asked += 1;
@@ -483,7 +376,7 @@ fn idle_keep_alive_connection_is_closed_at_its_lifetime() {
     });
     let start = Instant::now();
     let mut s = TcpStream::connect(srv.addr).unwrap();
-    s.write_all(&get("/api/health", "")).unwrap();
+    s.write_all(&get_request("/api/health", "")).unwrap();
     let r = read_response(&mut s);
     assert_eq!(r.status, 200);
     assert_ne!(r.header("connection").as_deref(), Some("close"), "closed at once: {}", r.head);
@@ -542,8 +435,7 @@ fn content_length_of_digits_is_accepted_and_conflicting_lengths_refused() {
     }
     let r =
         raw_http(srv.addr, &post_with_length(REGISTER, "Content-Length: 2\r\nContent-Length: 3\r\n", "{} "));
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.json()["error"]["code"], "BAD_REQUEST");
+    assert_http_error(&r, 400, "BAD_REQUEST");
 }
 
 // ------------------------------------------------------- Cache-Control

@@ -3,47 +3,28 @@
 //! client addresses (row 8, rule 11), a store error never read as a
 //! permission (rule 13), and a panic inside a room transition (rule 17).
 //!
-//! Store faults are injected with `Faulty`, a wrapper around the memory
-//! store started through `duet::Server::start_with_store`.
+//! Store faults are injected with `Faulty`, the memory store with hooks
+//! (`common::store`), started through `duet::Server::start_with_store`.
 
 mod common;
 mod pg;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::store::{Hooked, Hooks, start_over};
 use common::*;
 use duet::store::memory::MemoryStore;
-use duet::store::{
-    Ban, Event, Profile, Report, Store, StoreError, StoreStatus, TokenHash, UserId, UserRecord,
-};
+use duet::store::{Ban, Report, Store, StoreError, UserId};
 use pg::Schema;
-use serde_json::{Value, json};
-use tungstenite::client::IntoClientRequest;
+use serde_json::json;
 
 const ADMIN: &str = "hardening-admin-token";
 const SILENCE: Duration = Duration::from_millis(300);
 /// The identity age that lets a report count, in the aged auto-ban tests.
 const MIN_AGE: Duration = Duration::from_millis(500);
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-#[track_caller]
-fn assert_error(v: &Value, code: &str) {
-    assert_eq!(v["type"], "ERROR", "expected ERROR {code}: {v}");
-    assert_eq!(v["payload"]["code"], code, "wrong error code: {v}");
-}
-
-#[track_caller]
-fn join(c: &mut Client) -> Value {
-    let r = c.request("JOIN_QUEUE", "join", json!({"mood": "chill", "interests": []}));
-    assert_eq!(r["type"], "QUEUE_WAITING", "{r}");
-    r
-}
 
 #[track_caller]
 fn chat_both_ways(a: &mut Client, b: &mut Client, room: &str) {
@@ -56,11 +37,6 @@ fn chat_one_way(tx: &mut Client, rx: &mut Client, room: &str, text: &str) {
     let ack = tx.request("CHAT", "c", json!({"roomId": room, "text": text}));
     assert_eq!(ack["type"], "CHAT_ACK", "chat still works: {ack}");
     assert_eq!(rx.recv_type("CHAT")["payload"]["text"], text);
-}
-
-#[track_caller]
-fn metrics(srv: &TestServer) -> String {
-    String::from_utf8(http(srv.addr, "GET", "/metrics", None, None).body).unwrap()
 }
 
 // ------------------------------------------------------ a faulty store
@@ -105,10 +81,9 @@ impl Drop for OpenOnDrop<'_> {
     }
 }
 
-/// The memory store, with `add_report` and `ban` failing or holding on demand.
+/// `add_report` and `ban` failing or holding on demand.
 #[derive(Default)]
-struct Faulty {
-    inner: MemoryStore,
+struct Faults {
     fail_reports: AtomicBool,
     hold_reports: AtomicBool,
     fail_bans: AtomicBool,
@@ -117,80 +92,37 @@ struct Faulty {
     reports_stored: AtomicUsize,
 }
 
+/// The memory store with `Faults` (which it derefs to).
+type Faulty = Hooked<Faults>;
+
 fn injected() -> StoreError {
     StoreError::Unavailable("injected fault".into())
 }
 
-impl Store for Faulty {
-    fn insert_user(&self, user: UserRecord, from: Option<IpAddr>) -> Result<(), StoreError> {
-        self.inner.insert_user(user, from)
-    }
-    fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError> {
-        self.inner.update_profile(id, profile)
-    }
-    fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.user_by_token(hash)
-    }
-    fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.user(id)
-    }
-    fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
-        self.inner.delete_user(id)
-    }
-    fn add_report(&self, report: Report) -> Result<(), StoreError> {
+impl Hooks for Faults {
+    fn add_report(&self, inner: &MemoryStore, report: Report) -> Result<(), StoreError> {
         if self.fail_reports.load(SeqCst) {
             return Err(injected());
         }
         if self.hold_reports.load(SeqCst) {
             self.gate.pass();
         }
-        self.inner.add_report(report)?;
+        inner.add_report(report)?;
         self.reports_stored.fetch_add(1, SeqCst);
         Ok(())
     }
-    fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
-        self.inner.reports(limit)
-    }
-    fn reporters_since(&self, user: UserId, since: u64) -> Result<usize, StoreError> {
-        self.inner.reporters_since(user, since)
-    }
-    fn set_ban(&self, user: UserId, ban: Ban) -> Result<(), StoreError> {
-        self.inner.set_ban(user, ban)
-    }
-    fn ban(&self, user: UserId, now: u64) -> Result<Option<Ban>, StoreError> {
+    fn ban(&self, inner: &MemoryStore, user: UserId, now: u64) -> Result<Option<Ban>, StoreError> {
         if self.fail_bans.load(SeqCst) {
             return Err(injected());
         }
-        self.inner.ban(user, now)
-    }
-    fn remove_ban(&self, user: UserId) -> Result<bool, StoreError> {
-        self.inner.remove_ban(user)
-    }
-    fn record(&self, event: Event) {
-        self.inner.record(event)
-    }
-    fn seen(&self, id: UserId, profile: Arc<Profile>) {
-        self.inner.seen(id, profile)
-    }
-    fn flush(&self, within: Duration) -> Result<(), StoreError> {
-        self.inner.flush(within)
-    }
-    fn status(&self) -> StoreStatus {
-        self.inner.status()
+        inner.ban(user, now)
     }
 }
 
 /// A server over `store`, with the test defaults and an admin token.
 #[track_caller]
-fn start_over(store: &Arc<Faulty>) -> TestServer {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let mut cfg = duet::Config::for_tests();
-    cfg.admin_token = Some(ADMIN.into());
-    let store: Arc<dyn Store> = store.clone();
-    let server = duet::Server::start_with_store(cfg, store, Arc::new(duet::metrics::Metrics::default()))
-        .expect("server starts");
-    let addr = server.local_addr();
-    TestServer { server, addr }
+fn start_faulty(store: &Arc<Faulty>) -> TestServer {
+    start_over(store.clone(), |c| c.admin_token = Some(ADMIN.into()))
 }
 
 // ------------------------------------------- durable reports (rule 12)
@@ -201,7 +133,7 @@ fn start_over(store: &Arc<Faulty>) -> TestServer {
 #[test]
 fn a_report_the_store_refuses_is_internal_and_the_room_stays_open() {
     let store = Arc::new(Faulty::default());
-    let srv = start_over(&store);
+    let srv = start_faulty(&store);
     let (mut a, mut b, room) = pair(srv.addr);
     store.fail_reports.store(true, SeqCst);
     let r = a.request("REPORT", "rep-1", json!({"roomId": room, "reason": "abuse", "details": "x"}));
@@ -223,7 +155,7 @@ fn a_report_the_store_refuses_is_internal_and_the_room_stays_open() {
 #[test]
 fn reported_is_not_sent_before_the_store_has_the_report() {
     let store = Arc::new(Faulty::default());
-    let srv = start_over(&store);
+    let srv = start_faulty(&store);
     let (mut a, mut b, room) = pair(srv.addr);
     store.hold_reports.store(true, SeqCst);
     let open = OpenOnDrop(&store.gate);
@@ -305,29 +237,12 @@ fn with_postgres_a_report_after_a_nul_chat_text_reaches_the_database() {
 
 // ---------------------------------------------------- auto-ban (rule 11)
 
-/// A WebSocket whose TCP source address is `ip` (any 127.0.0.N), sending
-/// `X-Forwarded-For: xff` on the upgrade when given.
+/// `user`'s authenticated WebSocket from the TCP source address `ip`
+/// (any 127.0.0.N), sending `X-Forwarded-For: xff` on the upgrade.
 #[track_caller]
-fn connect_as(addr: SocketAddr, ip: Ipv4Addr, xff: Option<&str>) -> Client {
-    use socket2::{Domain, Socket, Type};
-    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    sock.bind(&SocketAddr::new(ip.into(), 0).into()).expect("bind a loopback source address");
-    sock.connect(&addr.into()).expect("connect");
-    let stream: TcpStream = sock.into();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut req = format!("ws://{addr}/ws/chat").into_client_request().unwrap();
-    if let Some(x) = xff {
-        req.headers_mut().insert("X-Forwarded-For", x.parse().unwrap());
-    }
-    let (ws, resp) = tungstenite::client(req, stream).expect("upgrade");
-    assert_eq!(resp.status(), 101);
-    Client { ws }
-}
-
-#[track_caller]
-fn auth(mut c: Client, user: &User) -> Client {
-    let ok = c.request("AUTH", "auth", json!({"token": user.token}));
-    assert_eq!(ok["type"], "AUTH_OK", "{ok}");
+fn authed_forwarded(addr: SocketAddr, user: &User, ip: Ipv4Addr, xff: &str) -> Client {
+    let mut c = Client::over(tcp_from(addr, ip), addr, &[("X-Forwarded-For", xff)]);
+    c.auth(user);
     c
 }
 
@@ -347,8 +262,8 @@ fn until_older_than(users: &[User], age: Duration) {
 #[track_caller]
 fn reported_by_each(cx: &mut Client, reporters: Vec<Client>) {
     for (i, mut r) in reporters.into_iter().enumerate() {
-        join(cx);
-        join(&mut r);
+        join(cx, in_mood("chill"));
+        join(&mut r, in_mood("chill"));
         let room = cx.recv_type("MATCH_FOUND")["payload"]["roomId"].as_str().unwrap().to_string();
         assert_eq!(r.recv_type("MATCH_FOUND")["payload"]["roomId"], room.as_str());
         let rep = r.request("REPORT", &format!("rep{i}"), json!({"roomId": room, "reason": "abuse"}));
@@ -365,7 +280,7 @@ fn assert_not_banned(srv: &TestServer, x: &User, mut cx: Client) {
     let mut again = Client::connect(srv.addr);
     let ok = again.request("AUTH", "a", json!({"token": x.token}));
     assert_eq!(ok["type"], "AUTH_OK", "x is not banned: {ok}");
-    join(&mut again);
+    join(&mut again, in_mood("chill"));
 }
 
 #[track_caller]
@@ -410,7 +325,7 @@ fn fresh_identities_over_distinct_addresses_do_not_auto_ban() {
         c.auto_ban_min_age_secs = Duration::from_secs(600);
     });
     let (x, mut cx, rs) = x_and_three(&srv);
-    let reporters = rs.iter().zip(LOOPBACKS).map(|(u, ip)| auth(connect_as(srv.addr, ip, None), u)).collect();
+    let reporters = rs.iter().zip(LOOPBACKS).map(|(u, ip)| Client::authed_from(srv.addr, u, ip)).collect();
     reported_by_each(&mut cx, reporters);
     assert_not_banned(&srv, &x, cx);
 }
@@ -426,7 +341,7 @@ fn aged_identities_over_one_address_do_not_auto_ban() {
     let (x, mut cx, rs) = x_and_three(&srv);
     until_older_than(&rs, MIN_AGE);
     let one = Ipv4Addr::new(127, 0, 0, 2);
-    let reporters = rs.iter().map(|u| auth(connect_as(srv.addr, one, None), u)).collect();
+    let reporters = rs.iter().map(|u| Client::authed_from(srv.addr, u, one)).collect();
     reported_by_each(&mut cx, reporters);
     assert_not_banned(&srv, &x, cx);
 }
@@ -441,7 +356,7 @@ fn aged_identities_over_distinct_addresses_auto_ban() {
     });
     let (x, mut cx, rs) = x_and_three(&srv);
     until_older_than(&rs, MIN_AGE);
-    let reporters = rs.iter().zip(LOOPBACKS).map(|(u, ip)| auth(connect_as(srv.addr, ip, None), u)).collect();
+    let reporters = rs.iter().zip(LOOPBACKS).map(|(u, ip)| Client::authed_from(srv.addr, u, ip)).collect();
     reported_by_each(&mut cx, reporters);
     assert_banned(&srv, &x, cx);
 }
@@ -461,7 +376,7 @@ fn aged_identities_forwarded_by_a_trusted_proxy_from_distinct_addresses_auto_ban
     let reporters = rs
         .iter()
         .zip(["203.0.113.7", "198.51.100.1, 203.0.113.8", "192.0.2.9"])
-        .map(|(u, xff)| auth(connect_as(srv.addr, local, Some(xff)), u))
+        .map(|(u, xff)| authed_forwarded(srv.addr, u, local, xff))
         .collect();
     reported_by_each(&mut cx, reporters);
     assert_banned(&srv, &x, cx);
@@ -481,7 +396,7 @@ fn forwarded_addresses_from_an_untrusted_peer_do_not_make_reports_distinct() {
     let reporters = rs
         .iter()
         .zip(["203.0.113.7", "203.0.113.8", "203.0.113.9"])
-        .map(|(u, xff)| auth(connect_as(srv.addr, local, Some(xff)), u))
+        .map(|(u, xff)| authed_forwarded(srv.addr, u, local, xff))
         .collect();
     reported_by_each(&mut cx, reporters);
     assert_not_banned(&srv, &x, cx);
@@ -494,7 +409,7 @@ fn forwarded_addresses_from_an_untrusted_peer_do_not_make_reports_distinct() {
 #[test]
 fn a_failing_ban_lookup_at_auth_is_internal_and_the_socket_may_retry() {
     let store = Arc::new(Faulty::default());
-    let srv = start_over(&store);
+    let srv = start_faulty(&store);
     let u = register(srv.addr, json!({}));
     store.fail_bans.store(true, SeqCst);
     let mut c = Client::connect(srv.addr);
@@ -513,7 +428,7 @@ fn a_failing_ban_lookup_at_auth_is_internal_and_the_socket_may_retry() {
 #[test]
 fn a_banned_user_is_not_admitted_when_the_ban_lookup_fails() {
     let store = Arc::new(Faulty::default());
-    let srv = start_over(&store);
+    let srv = start_faulty(&store);
     let u = register(srv.addr, json!({}));
     let ban = json!({"userId": u.id, "minutes": 60, "reason": "test"});
     assert_eq!(http(srv.addr, "POST", "/api/admin/bans", Some(ADMIN), Some(&ban)).status, 200);
@@ -533,13 +448,12 @@ fn a_banned_user_is_not_admitted_when_the_ban_lookup_fails() {
 #[test]
 fn a_failing_ban_lookup_on_a_profile_update_is_503_unavailable() {
     let store = Arc::new(Faulty::default());
-    let srv = start_over(&store);
+    let srv = start_faulty(&store);
     let u = register(srv.addr, json!({"nickname": "Before"}));
     store.fail_bans.store(true, SeqCst);
     let body = json!({"nickname": "After"});
     let r = http(srv.addr, "POST", "/api/users/registerOrUpdate", Some(&u.token), Some(&body));
-    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.json()["error"]["code"], "UNAVAILABLE");
+    assert_http_error(&r, 503, "UNAVAILABLE");
     store.fail_bans.store(false, SeqCst);
     let me = http(srv.addr, "GET", "/api/users/me", Some(&u.token), None).json();
     assert_eq!(me["profile"]["nickname"], "Before", "{me}");
@@ -571,9 +485,9 @@ fn a_panic_inside_a_room_transition_closes_the_sender_and_frees_the_partner() {
     assert_eq!(left["payload"]["reason"], "disconnected", "{left}");
 
     // The partner is matched with a third user.
-    join(&mut b);
+    join(&mut b, in_mood("chill"));
     let mut c = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut c);
+    join(&mut c, in_mood("chill"));
     let room_bc = b.recv_type("MATCH_FOUND")["payload"]["roomId"].clone();
     assert_eq!(c.recv_type("MATCH_FOUND")["payload"]["roomId"], room_bc);
     // The sender signs in again, with no room to resume, and is matched.
@@ -581,14 +495,14 @@ fn a_panic_inside_a_room_transition_closes_the_sender_and_frees_the_partner() {
     let ok = a2.request("AUTH", "again", json!({"token": ua.token}));
     assert_eq!(ok["type"], "AUTH_OK", "{ok}");
     assert!(ok["payload"]["room"].is_null(), "the half-ended room is gone: {ok}");
-    assert_eq!(join(&mut a2)["payload"]["waiting"], 1);
+    assert_eq!(join(&mut a2, in_mood("chill"))["waiting"], 1);
     let mut d = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut d);
+    join(&mut d, in_mood("chill"));
     let room_ad = a2.recv_type("MATCH_FOUND")["payload"]["roomId"].clone();
     assert_eq!(d.recv_type("MATCH_FOUND")["payload"]["roomId"], room_ad);
     chat_both_ways(&mut a2, &mut d, room_ad.as_str().unwrap());
 
-    let m = metrics(&srv);
+    let m = metrics_text(srv.addr);
     assert!(m.lines().any(|l| l == "duet_command_panics_total 1"), "{m}");
     assert!(m.lines().any(|l| l == "duet_rooms_active 2"), "only the two new rooms are open: {m}");
 }

@@ -6,41 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use common::process::{Running, command, spawn_server};
 use common::*;
 use tungstenite::Message;
-
-/// Environment the tests set themselves; cleared so the caller's shell
-/// cannot change a verdict.
-const OWN_ENV: [&str; 4] = ["DUET_ECHO", "DUET_STORE_MESSAGES", "DUET_DATABASE_URL", "DUET_REDIS_URL"];
-
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duet"));
-    cmd.args(args).env("DUET_LISTEN", "127.0.0.1:0").env("RUST_LOG", "info");
-    for k in OWN_ENV {
-        cmd.env_remove(k);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
-/// Kills the child when dropped, so a failing test leaves no server behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs the binary until it exits (at most `WAIT`; a process still running
 /// then fails the test); returns its status and stdout + stderr.
@@ -73,42 +46,6 @@ fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     (status, readers.into_iter().map(|t| t.join().unwrap()).collect())
-}
-
-/// A running server and every line it has logged so far.
-struct Server {
-    _child: Running,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-/// Starts the binary and waits for "listening on"; Err(its log) when it
-/// exits first or does not listen within `WAIT`.
-fn spawn_server(env: &[(&str, &str)]) -> Result<Server, String> {
-    let mut child = Running(command(&[], env).spawn().expect("spawn duet"));
-    let stderr = child.0.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
-    let shared = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
-            }
-            shared.lock().unwrap().push(line);
-        }
-    });
-    match rx.recv_timeout(WAIT) {
-        Ok(addr) => {
-            Ok(Server { _child: child, addr: addr.parse().map_err(|e| format!("{addr}: {e}"))?, log })
-        }
-        Err(_) => {
-            let _ = child.0.kill();
-            let _ = child.0.wait();
-            Err(log.lock().unwrap().join("\n"))
-        }
-    }
 }
 
 // ------------------------------------------------------- --echo (rule 14)
@@ -171,9 +108,8 @@ fn binary_frame_close(addr: SocketAddr) -> u16 {
 
 /// `duet_ws_closes_total{code="<code>"}` in /metrics, if present.
 fn closes_metric(addr: SocketAddr, code: u16) -> Option<u64> {
-    let body = http(addr, "GET", "/metrics", None, None).body;
     let prefix = format!("duet_ws_closes_total{{code=\"{code}\"}} ");
-    String::from_utf8(body).ok()?.lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+    metrics_text(addr).lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
 }
 
 /// Row 12 / rule 16: 300 binary-frame closes are all counted in /metrics,

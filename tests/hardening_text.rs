@@ -12,60 +12,22 @@ use serde_json::{Value, json};
 
 const PROFILE: &str = "/api/users/registerOrUpdate";
 
-#[track_caller]
-fn assert_error(v: &Value, code: &str, what: &str) {
-    assert_eq!(v["type"], "ERROR", "{what}: expected ERROR {code}, got {v}");
-    assert_eq!(v["payload"]["code"], code, "{what}: {v}");
-}
-
 /// Creates a user with `body`; asserts 400 `BAD_REQUEST`.
 #[track_caller]
 fn assert_create_refused(addr: std::net::SocketAddr, body: Value) {
     let r = http(addr, "POST", PROFILE, None, Some(&body));
-    let text = String::from_utf8_lossy(&r.body).to_string();
-    assert_eq!(r.status, 400, "{body} was accepted: {text}");
-    assert_eq!(r.json()["error"]["code"], "BAD_REQUEST", "{body}: {text}");
+    assert_http_error_ctx(&r, 400, "BAD_REQUEST", &format!("create {body}"));
 }
 
-/// Updates `user` with `body`; asserts 400 and that the profile is unchanged.
+/// Updates `user` with `body`; asserts 400 `BAD_REQUEST` and that the
+/// profile is unchanged.
 #[track_caller]
 fn assert_update_refused(addr: std::net::SocketAddr, user: &User, body: Value) {
     let r = http(addr, "POST", PROFILE, Some(&user.token), Some(&body));
-    let text = String::from_utf8_lossy(&r.body).to_string();
-    assert_eq!(r.status, 400, "update {body} was accepted: {text}");
+    assert_http_error_ctx(&r, 400, "BAD_REQUEST", &format!("update {body}"));
     let me = http(addr, "GET", "/api/users/me", Some(&user.token), None).json();
     for field in ["nickname", "avatar", "interests"] {
         assert_eq!(me["profile"][field], user.profile[field], "a refused update changed {field}");
-    }
-}
-
-/// The next message: Ok(text as JSON) or Err(close code); pings skipped.
-#[track_caller]
-fn next_msg(c: &mut Client) -> Result<Value, u16> {
-    loop {
-        match c.ws.read().expect("a message or the close frame") {
-            tungstenite::Message::Text(t) => return Ok(serde_json::from_str(&t).expect("JSON text frame")),
-            tungstenite::Message::Close(f) => return Err(f.map_or(1005, |f| u16::from(f.code))),
-            _ => {}
-        }
-    }
-}
-
-/// Reads one reply, which must be `ERROR code`.
-#[track_caller]
-fn expect_error(c: &mut Client, code: &str, what: &str) {
-    match next_msg(c) {
-        Ok(v) => assert_error(&v, code, what),
-        Err(close) => panic!("{what}: closed with {close} instead of ERROR {code}"),
-    }
-}
-
-/// Reads the close frame, which must come next and carry `code`.
-#[track_caller]
-fn expect_close_next(c: &mut Client, code: u16, what: &str) {
-    match next_msg(c) {
-        Err(close) => assert_eq!(close, code, "{what}"),
-        Ok(v) => panic!("{what}: expected close {code}, got {v}"),
     }
 }
 
@@ -116,7 +78,7 @@ fn interests_with_format_or_separator_characters_are_refused() {
     let mut c = Client::authed(srv.addr, &user);
     for (i, tag) in bad.iter().enumerate() {
         let r = c.request("JOIN_QUEUE", &i.to_string(), json!({"mood":"chill","interests": [tag]}));
-        assert_error(&r, "BAD_REQUEST", &format!("JOIN_QUEUE interest {tag:?}"));
+        assert_error_ctx(&r, "BAD_REQUEST", &format!("JOIN_QUEUE interest {tag:?}"));
     }
 }
 
@@ -173,7 +135,7 @@ fn chat_text_with_control_characters_is_refused_and_takes_no_seq() {
     ];
     for (i, text) in bad.iter().enumerate() {
         let r = a.request("CHAT", &format!("bad{i}"), json!({"roomId": room, "text": text}));
-        assert_error(&r, "BAD_REQUEST", &format!("CHAT {text:?}"));
+        assert_error_ctx(&r, "BAD_REQUEST", &format!("CHAT {text:?}"));
     }
     let good = ["col1\tcol2", "line one\nline two", "dos\r\nline"];
     for (i, text) in good.iter().enumerate() {
@@ -200,7 +162,7 @@ fn report_details_with_nul_are_refused_and_the_room_stays_open() {
             &format!("r{i}"),
             json!({"roomId": room, "reason":"abuse", "details": details}),
         );
-        assert_error(&r, "BAD_REQUEST", &format!("REPORT details {details:?}"));
+        assert_error_ctx(&r, "BAD_REQUEST", &format!("REPORT details {details:?}"));
     }
     let ack = a.request("CHAT", "c", json!({"roomId": room, "text": "still open?"}));
     assert_eq!(ack["type"], "CHAT_ACK", "{ack}");
@@ -236,7 +198,7 @@ fn six_duplicate_interests_are_refused_before_de_duplication() {
     let mut c = Client::authed(srv.addr, &user);
     for (i, interests) in [&six_a, &six_music].into_iter().enumerate() {
         let r = c.request("JOIN_QUEUE", &i.to_string(), json!({"mood":"chill","interests": interests}));
-        assert_error(&r, "BAD_REQUEST", &format!("JOIN_QUEUE interests {interests}"));
+        assert_error_ctx(&r, "BAD_REQUEST", &format!("JOIN_QUEUE interests {interests}"));
     }
     let r = c.request("JOIN_QUEUE", "five", json!({"mood":"chill","interests": ["a","a","a","a","a"]}));
     assert_eq!(r["type"], "QUEUE_WAITING", "{r}");
@@ -253,7 +215,7 @@ fn an_interest_over_24_scalar_values_after_trimming_is_refused() {
     for (i, tag) in ["x".repeat(25), "é".repeat(25)].iter().enumerate() {
         assert_create_refused(srv.addr, json!({"interests": [tag]}));
         let r = c.request("JOIN_QUEUE", &format!("long{i}"), json!({"mood":"chill","interests": [tag]}));
-        assert_error(&r, "BAD_REQUEST", &format!("a {}-character interest", tag.chars().count()));
+        assert_error_ctx(&r, "BAD_REQUEST", &format!("a {}-character interest", tag.chars().count()));
     }
     let padded = format!("  {}  ", "x".repeat(24));
     let u = register(srv.addr, json!({"interests": [padded, "é".repeat(24)]}));
@@ -267,24 +229,19 @@ fn an_interest_over_24_scalar_values_after_trimming_is_refused() {
 /// comes before the rate limit.
 #[test]
 fn bad_interests_get_bad_request_even_while_rate_limited() {
-    let srv = start_with(|c| {
-        c.queue_rate = 0.001;
-        c.queue_burst = 1;
-    });
-    let user = register(srv.addr, json!({}));
-    let mut c = Client::authed(srv.addr, &user);
+    let (_srv, mut c) = queue_limited(1);
     assert_eq!(c.request("JOIN_QUEUE", "j", json!({"mood":"chill"}))["type"], "QUEUE_WAITING");
     let r = c.request("LEAVE_QUEUE", "l", json!({}));
-    assert_error(&r, "RATE_LIMITED", "LEAVE_QUEUE past the burst");
+    assert_error_ctx(&r, "RATE_LIMITED", "LEAVE_QUEUE past the burst");
     let seven: Vec<String> = (0..7).map(|i| format!("t{i}")).collect();
     for (i, interests) in
         [json!(["a", "a", "a", "a", "a", "a"]), json!(seven), json!(["y".repeat(25)])].iter().enumerate()
     {
         let r = c.request("JOIN_QUEUE", &i.to_string(), json!({"mood":"chill","interests": interests}));
-        assert_error(&r, "BAD_REQUEST", &format!("rate-limited JOIN_QUEUE with interests {interests}"));
+        assert_error_ctx(&r, "BAD_REQUEST", &format!("rate-limited JOIN_QUEUE with interests {interests}"));
     }
     let r = c.request("LEAVE_QUEUE", "still", json!({}));
-    assert_error(&r, "RATE_LIMITED", "LEAVE_QUEUE after the refused JOIN_QUEUEs");
+    assert_error_ctx(&r, "RATE_LIMITED", "LEAVE_QUEUE after the refused JOIN_QUEUEs");
 }
 
 // ------------------------------------------------------------ 4429 rule
@@ -299,7 +256,7 @@ fn refused(c: &mut Client, i: usize, what: &str) {
         _ => (json!({"type":"CHAT","id": i.to_string(),"payload":{"roomId": 5}}), "BAD_REQUEST"),
     };
     c.send(msg);
-    expect_error(c, code, &format!("{what}, refusal {i}"));
+    c.expect_error(code, &format!("{what}, refusal {i}"));
 }
 
 /// Section 7 rule 8: `BAD_REQUEST` counts toward 4429 as `RATE_LIMITED`
@@ -308,32 +265,27 @@ fn refused(c: &mut Client, i: usize, what: &str) {
 /// then close 4429.
 #[test]
 fn refused_messages_of_both_kinds_count_toward_4429_and_any_other_reply_ends_the_run() {
-    let srv = start_with(|c| {
-        c.queue_rate = 0.001;
-        c.queue_burst = 1;
-    });
-    let user = register(srv.addr, json!({}));
-    let mut c = Client::authed(srv.addr, &user);
+    let (_srv, mut c) = queue_limited(1);
     assert_eq!(c.request("JOIN_QUEUE", "j", json!({}))["type"], "QUEUE_WAITING");
 
     for i in 0..50 {
         refused(&mut c, i, "first run");
     }
     c.send(json!({"type":"PING","id":"p","payload":{}}));
-    assert_eq!(next_msg(&mut c).map(|v| v["type"].clone()), Ok(json!("PONG")), "a PING after 50 refusals");
+    assert_eq!(c.next_msg().map(|v| v["type"].clone()), Ok(json!("PONG")), "a PING after 50 refusals");
     for i in 0..50 {
         refused(&mut c, i, "second run");
     }
     c.send(json!({"type":"LEAVE_ROOM","id":"l","payload":{"roomId":"nope"}}));
-    expect_error(&mut c, "NOT_IN_ROOM", "LEAVE_ROOM outside a room after 50 refusals");
+    c.expect_error("NOT_IN_ROOM", "LEAVE_ROOM outside a room after 50 refusals");
     for i in 0..50 {
         refused(&mut c, i + 1, "third run");
     }
     // The 51st in a row: its ERROR, then 4429 (a PING behind it is not answered).
     c.send(json!({"type":"NOPE","id":"last","payload":{}}));
     c.send(json!({"type":"PING","id":"after","payload":{}}));
-    expect_error(&mut c, "BAD_REQUEST", "the 51st refusal in a row");
-    expect_close_next(&mut c, 4429, "after the 51st refusal in a row");
+    c.expect_error("BAD_REQUEST", "the 51st refusal in a row");
+    c.expect_close_next(4429, "after the 51st refusal in a row");
 }
 
 /// Section 7 rule 8: `BAD_REQUEST` before `AUTH` counts too (per socket);
@@ -345,22 +297,22 @@ fn bad_requests_before_auth_count_toward_4429() {
     let nope = |i: usize| json!({"type":"NOPE","id": i.to_string(),"payload":{}});
     for i in 0..50 {
         c.send(nope(i));
-        expect_error(&mut c, "BAD_REQUEST", &format!("first run, refusal {i}"));
+        c.expect_error("BAD_REQUEST", &format!("first run, refusal {i}"));
     }
     c.send(json!({"type":"PING","id":"p","payload":{}}));
-    assert_eq!(next_msg(&mut c).map(|v| v["type"].clone()), Ok(json!("PONG")), "a PING after 50 refusals");
+    assert_eq!(c.next_msg().map(|v| v["type"].clone()), Ok(json!("PONG")), "a PING after 50 refusals");
     for i in 0..50 {
         c.send(nope(i));
-        expect_error(&mut c, "BAD_REQUEST", &format!("second run, refusal {i}"));
+        c.expect_error("BAD_REQUEST", &format!("second run, refusal {i}"));
     }
     c.send(json!({"type":"JOIN_QUEUE","id":"j","payload":{}}));
-    expect_error(&mut c, "UNAUTHENTICATED", "JOIN_QUEUE before AUTH");
+    c.expect_error("UNAUTHENTICATED", "JOIN_QUEUE before AUTH");
     for i in 0..50 {
         c.send(nope(i));
-        expect_error(&mut c, "BAD_REQUEST", &format!("third run, refusal {i}"));
+        c.expect_error("BAD_REQUEST", &format!("third run, refusal {i}"));
     }
     c.send(nope(50));
     c.send(json!({"type":"PING","id":"after","payload":{}}));
-    expect_error(&mut c, "BAD_REQUEST", "the 51st refusal in a row before AUTH");
-    expect_close_next(&mut c, 4429, "after the 51st BAD_REQUEST in a row before AUTH");
+    c.expect_error("BAD_REQUEST", "the 51st refusal in a row before AUTH");
+    c.expect_close_next(4429, "after the 51st BAD_REQUEST in a row before AUTH");
 }

@@ -11,17 +11,19 @@
 mod common;
 
 use std::io::{ErrorKind, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use common::frames::padded_ping;
 use common::opcode::*;
 use common::raw::{Frame, MASK, Raw, masked, text_frame};
+use common::store::{Hooked, Hooks, start_over};
 use common::*;
 use duet::store::memory::MemoryStore;
-use duet::store::{self as st, Store, StoreError};
+use duet::store::{Store, StoreError, TokenHash, UserRecord};
 use serde_json::{Value, json};
 
 // ------------------------------------------------------------- helpers
@@ -31,24 +33,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// One test at a time in this binary: timings and RSS are this process's.
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Resident set size of this process (the server runs in it), KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
-
-/// A `PING` envelope padded with JSON whitespace to exactly `len` bytes.
-fn ping_of_len(id: &str, len: usize) -> Vec<u8> {
-    let mut b = json!({"type":"PING","id": id,"payload":{}}).to_string().into_bytes();
-    assert!(b.len() <= len, "{len} is too short for a PING");
-    b.resize(len, b' ');
-    b
 }
 
 /// The next frame, or None when not one byte arrives within `within`.
@@ -69,40 +53,6 @@ fn frame_within(raw: &mut Raw, within: Duration) -> Option<Frame> {
     Some(raw.frame())
 }
 
-/// The next message: Ok(text as JSON) or Err(close code); pings skipped.
-#[track_caller]
-fn next_msg(raw: &mut Raw) -> Result<Value, u16> {
-    loop {
-        let f = raw.frame();
-        match f.opcode {
-            TEXT => return Ok(f.json()),
-            CLOSE => return Err(f.close_code()),
-            _ => {}
-        }
-    }
-}
-
-/// Reads one reply and checks it is `ERROR code` (with `id` if given).
-#[track_caller]
-fn expect_error(raw: &mut Raw, code: &str, what: &str) {
-    match next_msg(raw) {
-        Ok(v) => {
-            assert_eq!(v["type"], "ERROR", "{what}: {v}");
-            assert_eq!(v["payload"]["code"], code, "{what}: {v}");
-        }
-        Err(c) => panic!("{what}: closed with {c} instead of ERROR {code}"),
-    }
-}
-
-/// Reads the close frame, which must come next and carry `code`.
-#[track_caller]
-fn expect_close_next(raw: &mut Raw, code: u16, what: &str) {
-    match next_msg(raw) {
-        Err(c) => assert_eq!(c, code, "{what}"),
-        Ok(v) => panic!("{what}: expected close {code}, got {v}"),
-    }
-}
-
 /// Writes `bytes` from another thread (the caller reads meanwhile);
 /// errors are ignored, the server may close first.
 fn write_behind(raw: &Raw, bytes: Vec<u8>) -> JoinHandle<()> {
@@ -118,17 +68,6 @@ fn write_behind(raw: &Raw, bytes: Vec<u8>) -> JoinHandle<()> {
 fn end_writer(raw: &Raw, writer: JoinHandle<()>) {
     let _ = raw.s.shutdown(Shutdown::Both);
     writer.join().expect("writer thread");
-}
-
-/// A raw client upgraded on a socket whose receive buffer is 4 KiB (set
-/// before connecting, so the window stays small): a partner that does not
-/// read soon backs up into the server.
-fn small_window_raw(addr: SocketAddr) -> Raw {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    s.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    s.connect(&addr.into()).expect("connect");
-    Raw::upgrade(s.into(), addr, false)
 }
 
 /// Pairs two raw authenticated clients; returns the room id.
@@ -157,24 +96,24 @@ fn before_auth_4096_bytes_are_handled_and_4097_close_with_1009() {
     let srv = start();
 
     let mut raw = Raw::connect(srv.addr);
-    raw.send(&masked(true, TEXT, &ping_of_len("one", 4096)));
+    raw.send(&masked(true, TEXT, &padded_ping(Some("one"), 4096)));
     let pong = raw.json();
     assert_eq!((pong["type"].as_str(), pong["id"].as_str()), (Some("PONG"), Some("one")), "{pong}");
-    let m = ping_of_len("two", 4096);
+    let m = padded_ping(Some("two"), 4096);
     raw.send(&masked(false, TEXT, &m[..2000]));
     raw.send(&masked(true, CONT, &m[2000..]));
     let pong = raw.json();
     assert_eq!((pong["type"].as_str(), pong["id"].as_str()), (Some("PONG"), Some("two")), "{pong}");
 
     let mut raw = Raw::connect(srv.addr);
-    raw.send(&masked(true, TEXT, &ping_of_len("over", 4097)));
-    expect_close_next(&mut raw, 1009, "a 4097-byte frame before AUTH");
+    raw.send(&masked(true, TEXT, &padded_ping(Some("over"), 4097)));
+    raw.expect_close_next(1009, "a 4097-byte frame before AUTH");
 
     let mut raw = Raw::connect(srv.addr);
-    let m = ping_of_len("over", 4097);
+    let m = padded_ping(Some("over"), 4097);
     raw.send(&masked(false, TEXT, &m[..2000]));
     raw.send(&masked(true, CONT, &m[2000..]));
-    expect_close_next(&mut raw, 1009, "4097 bytes in two fragments before AUTH");
+    raw.expect_close_next(1009, "4097 bytes in two fragments before AUTH");
 }
 
 /// Section 7 rule 6: after `AUTH_OK` the limit is the usual 64 KiB.
@@ -185,7 +124,7 @@ fn after_auth_ok_a_10_kb_message_is_handled() {
     let user = register(srv.addr, json!({}));
     let mut raw = Raw::connect(srv.addr);
     raw.auth(&user);
-    raw.send(&masked(true, TEXT, &ping_of_len("big", 10_000)));
+    raw.send(&masked(true, TEXT, &padded_ping(Some("big"), 10_000)));
     let pong = raw.json();
     assert_eq!((pong["type"].as_str(), pong["id"].as_str()), (Some("PONG"), Some("big")), "{pong}");
 }
@@ -281,7 +220,7 @@ fn one_worker_attacker_and_bystander() -> (TestServer, Raw, Client) {
 fn first_big_join_is_refused_fast(a: &mut Raw) {
     let t = Instant::now();
     a.send(&big_join("j0"));
-    expect_error(a, "BAD_REQUEST", "9,900 interests");
+    a.expect_error("BAD_REQUEST", "9,900 interests");
     let took = t.elapsed();
     assert!(took < Duration::from_millis(150), "a 9,900-interest JOIN_QUEUE took {took:?} to refuse");
 }
@@ -310,7 +249,7 @@ fn oversized_interests_arrays_are_refused_fast_without_holding_up_another_users_
         "a bystander's PING took {rtt:?} behind 19 oversized JOIN_QUEUEs"
     );
     for i in 1..20 {
-        expect_error(&mut a, "BAD_REQUEST", &format!("oversized JOIN_QUEUE {i}"));
+        a.expect_error("BAD_REQUEST", &format!("oversized JOIN_QUEUE {i}"));
     }
     let took = start.elapsed();
     assert!(took < Duration::from_secs(2), "19 oversized JOIN_QUEUEs took {took:?} to refuse");
@@ -328,68 +267,25 @@ fn sixty_oversized_join_queues_in_a_row_close_with_4429() {
     let batch: Vec<u8> = (1..60).flat_map(|i| big_join(&format!("j{i}"))).collect();
     let writer = write_behind(&a, batch);
     for i in 1..51 {
-        expect_error(&mut a, "BAD_REQUEST", &format!("oversized JOIN_QUEUE {}", i + 1));
+        a.expect_error("BAD_REQUEST", &format!("oversized JOIN_QUEUE {}", i + 1));
     }
-    expect_close_next(&mut a, 4429, "after the 51st refused JOIN_QUEUE in a row");
+    a.expect_close_next(4429, "after the 51st refused JOIN_QUEUE in a row");
     end_writer(&a, writer);
     assert_eq!(b.request("PING", "p", json!({}))["type"], "PONG");
 }
 
 // ------------------------------------------------------- failed AUTH
 
-/// A `MemoryStore` that counts token lookups.
+/// Counts token lookups (`Hooked<CountLookups>`: a memory store).
 #[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
+struct CountLookups {
     token_lookups: AtomicUsize,
 }
 
-impl Store for CountingStore {
-    fn insert_user(&self, user: st::UserRecord, from: Option<std::net::IpAddr>) -> Result<(), StoreError> {
-        self.inner.insert_user(user, from)
-    }
-    fn update_profile(&self, id: st::UserId, profile: Arc<st::Profile>) -> Result<(), StoreError> {
-        self.inner.update_profile(id, profile)
-    }
-    fn user_by_token(&self, hash: &st::TokenHash) -> Result<Option<st::UserRecord>, StoreError> {
+impl Hooks for CountLookups {
+    fn user_by_token(&self, inner: &MemoryStore, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError> {
         self.token_lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.user_by_token(hash)
-    }
-    fn user(&self, id: st::UserId) -> Result<Option<st::UserRecord>, StoreError> {
-        self.inner.user(id)
-    }
-    fn delete_user(&self, id: st::UserId) -> Result<bool, StoreError> {
-        self.inner.delete_user(id)
-    }
-    fn add_report(&self, report: st::Report) -> Result<(), StoreError> {
-        self.inner.add_report(report)
-    }
-    fn reports(&self, limit: usize) -> Result<Vec<st::Report>, StoreError> {
-        self.inner.reports(limit)
-    }
-    fn reporters_since(&self, user: st::UserId, since: u64) -> Result<usize, StoreError> {
-        self.inner.reporters_since(user, since)
-    }
-    fn set_ban(&self, user: st::UserId, ban: st::Ban) -> Result<(), StoreError> {
-        self.inner.set_ban(user, ban)
-    }
-    fn ban(&self, user: st::UserId, now: u64) -> Result<Option<st::Ban>, StoreError> {
-        self.inner.ban(user, now)
-    }
-    fn remove_ban(&self, user: st::UserId) -> Result<bool, StoreError> {
-        self.inner.remove_ban(user)
-    }
-    fn record(&self, event: st::Event) {
-        self.inner.record(event)
-    }
-    fn seen(&self, id: st::UserId, profile: Arc<st::Profile>) {
-        self.inner.seen(id, profile)
-    }
-    fn flush(&self, within: Duration) -> Result<(), StoreError> {
-        self.inner.flush(within)
-    }
-    fn status(&self) -> st::StoreStatus {
-        self.inner.status()
+        inner.user_by_token(hash)
     }
 }
 
@@ -401,12 +297,9 @@ const BAD_AUTHS: usize = 4_000;
 #[test]
 fn four_thousand_pipelined_bad_auths_cost_one_token_lookup() {
     let _s = serial();
-    let store = Arc::new(CountingStore::default());
-    let mut cfg = duet::Config::for_tests();
-    cfg.workers = Some(1);
-    let metrics = Arc::new(duet::metrics::Metrics::default());
-    let server = duet::Server::start_with_store(cfg, store.clone(), metrics).expect("server starts");
-    let addr = server.local_addr();
+    let store = Arc::new(Hooked::<CountLookups>::default());
+    let srv = start_over(store.clone(), |c| c.workers = Some(1));
+    let addr = srv.addr;
     let good = register(addr, json!({}));
 
     let mut raw = Raw::connect(addr);
@@ -541,7 +434,7 @@ fn thirty_thousand_typing_to_a_partner_who_never_reads_do_not_knock_the_partner_
     let _s = serial();
     let srv = start();
     let (ua, ub) = (register(srv.addr, json!({})), register(srv.addr, json!({})));
-    let mut b = small_window_raw(srv.addr);
+    let mut b = Raw::upgrade(small_window(srv.addr, 4096), srv.addr, false);
     b.auth(&ub);
     let mut a = Raw::connect(srv.addr);
     a.auth(&ua);
@@ -553,7 +446,7 @@ fn thirty_thousand_typing_to_a_partner_who_never_reads_do_not_knock_the_partner_
     let start = Instant::now();
     let writer = write_behind(&a, flood);
     for i in 0..TYPING_FLOOD {
-        match next_msg(&mut a) {
+        match a.next_msg() {
             Ok(v) => assert_eq!(v["type"], "TYPING_ACK", "reply {i}: {v}"),
             Err(code) => panic!("the sender was closed with {code} after {i} acks"),
         }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::frames::padded_ping;
 use common::opcode::*;
 use common::raw::{MASK, masked, text_frame, upgrade_request};
 use common::serving::*;
@@ -100,15 +101,6 @@ impl Rng {
     }
 }
 
-/// Resident set size of this process (the server runs in it), KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
-}
 // ---------------------------------------------------------------- fuzz
 
 /// Fuzz workers running at once, and operations (writes) each does.
@@ -472,13 +464,6 @@ fn hostile_interests(rng: &mut Rng) -> Value {
     }
 }
 
-/// A PING envelope padded with spaces to `n` bytes.
-fn padded_ping(n: usize) -> Vec<u8> {
-    let mut p = br#"{"type":"PING","payload":{}}"#.to_vec();
-    p.resize(n.max(p.len()), b' ');
-    p
-}
-
 /// Issue 11's shapes on an upgraded socket; returns the writes made.
 fn issue_11_shapes(addr: SocketAddr, s: &mut TcpStream, rng: &mut Rng, tokens: &[String]) -> usize {
     let bytes = match rng.below(6) {
@@ -486,7 +471,7 @@ fn issue_11_shapes(addr: SocketAddr, s: &mut TcpStream, rng: &mut Rng, tokens: &
             // A message over 4 KiB before AUTH: whole, in two fragments,
             // or announced and left unfinished.
             let n = 4_000 + if rng.chance(20) { rng.below(62_000) } else { rng.below(1_000) };
-            let p = padded_ping(n);
+            let p = padded_ping(None, n);
             match rng.below(3) {
                 0 => masked(true, TEXT, &p),
                 1 => {

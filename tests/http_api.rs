@@ -5,16 +5,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
 
 const REGISTER: &str = "/api/users/registerOrUpdate";
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 #[track_caller]
 fn post_register(addr: SocketAddr, token: Option<&str>, body: &Value) -> HttpResponse {
@@ -33,21 +29,10 @@ fn profile_of(addr: SocketAddr, token: &str) -> Value {
     r.json()["profile"].clone()
 }
 
-/// Asserts the contract's error shape and returns the code.
-#[track_caller]
-fn error_code(r: &HttpResponse, status: u16) -> String {
-    assert_eq!(r.status, status, "body: {}", String::from_utf8_lossy(&r.body));
-    let v = r.json();
-    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("error.code missing: {v}"));
-    assert!(!code.is_empty());
-    assert!(v["error"]["message"].is_string(), "error.message missing: {v}");
-    code.to_string()
-}
-
 #[track_caller]
 fn assert_bad_request(addr: SocketAddr, token: Option<&str>, body: Value) {
     let r = post_register(addr, token, &body);
-    assert_eq!(error_code(&r, 400), "BAD_REQUEST", "body {body}");
+    assert_http_error_ctx(&r, 400, "BAD_REQUEST", &format!("body {body}"));
 }
 
 /// Sends raw bytes, then reads one response, on an existing connection.
@@ -55,81 +40,6 @@ fn assert_bad_request(addr: SocketAddr, token: Option<&str>, body: Value) {
 fn exchange(s: &mut TcpStream, bytes: &[u8]) -> HttpResponse {
     s.write_all(bytes).unwrap();
     read_response(s)
-}
-
-#[track_caller]
-fn assert_eof(s: &mut TcpStream) {
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut b = [0u8; 64];
-    match s.read(&mut b) {
-        Ok(0) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        other => panic!("expected the server to close the connection, got {other:?}"),
-    }
-}
-
-/// Reads consecutive responses from one connection, keeping the bytes of
-/// the next response that arrive with the current one.
-struct Responses {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Responses {
-    fn new(s: TcpStream) -> Responses {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        Responses { s, buf: Vec::new() }
-    }
-
-    fn fill(&mut self) {
-        let mut chunk = [0u8; 4096];
-        let n = self.s.read(&mut chunk).expect("response bytes");
-        assert!(n > 0, "connection closed; have {:?}", String::from_utf8_lossy(&self.buf));
-        self.buf.extend_from_slice(&chunk[..n]);
-    }
-
-    /// A response to HEAD: the head only, whatever Content-Length says.
-    #[track_caller]
-    fn head_only(&mut self) -> HttpResponse {
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_string();
-        self.buf.drain(..head_end);
-        HttpResponse { status: head[9..12].parse().expect("status code"), head, body: Vec::new() }
-    }
-
-    #[track_caller]
-    fn next(&mut self) -> HttpResponse {
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill();
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_string();
-        let status = head[9..12].parse().expect("status code");
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let l = l.to_ascii_lowercase();
-                l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
-            })
-            .unwrap_or(0);
-        while self.buf.len() < head_end + len {
-            self.fill();
-        }
-        let body = self.buf[head_end..head_end + len].to_vec();
-        self.buf.drain(..head_end + len);
-        HttpResponse { status, head, body }
-    }
-}
-
-fn get(path: &str, extra: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: duet\r\n{extra}\r\n").into_bytes()
 }
 
 fn post_bytes(path: &str, body: &str) -> Vec<u8> {
@@ -308,7 +218,7 @@ fn malformed_json_body_is_bad_request() {
     let srv = start();
     for body in ["{", "nope", "[1,2]", "\"str\"", "{\"nickname\":}"] {
         let r = raw_http(srv.addr, &post_bytes(REGISTER, body));
-        assert_eq!(error_code(&r, 400), "BAD_REQUEST", "body {body}");
+        assert_http_error_ctx(&r, 400, "BAD_REQUEST", &format!("body {body}"));
     }
 }
 
@@ -325,7 +235,7 @@ fn broken_field_creates_no_identity() {
     let srv = start();
     // A valid field next to a broken one: the whole request is refused.
     let r = post_register(srv.addr, None, &json!({"nickname": "Ok", "mood": "grumpy"}));
-    error_code(&r, 400);
+    assert_http_error(&r, 400, "BAD_REQUEST");
     assert!(r.json().get("authToken").is_none());
 }
 
@@ -392,7 +302,7 @@ fn register_with_non_bearer_authorization_is_refused_not_a_new_identity() {
             "POST {REGISTER} HTTP/1.1\r\nHost: duet\r\nAuthorization: {auth}\r\nContent-Length: 2\r\n\r\n{{}}"
         );
         let r = raw_http(srv.addr, req.as_bytes());
-        error_code(&r, 401);
+        assert_http_error_ctx(&r, 401, "INVALID_TOKEN", auth);
         assert!(r.json().get("authToken").is_none(), "{auth}: no identity created");
     }
 }
@@ -401,7 +311,7 @@ fn register_with_non_bearer_authorization_is_refused_not_a_new_identity() {
 fn update_with_unknown_token_is_invalid_token() {
     let srv = start();
     let r = post_register(srv.addr, Some("not-a-real-token"), &json!({"nickname": "X"}));
-    assert_eq!(error_code(&r, 401), "INVALID_TOKEN");
+    assert_http_error(&r, 401, "INVALID_TOKEN");
 }
 
 // ------------------------------------------------------------------ me
@@ -425,7 +335,7 @@ fn get_me_with_token_returns_the_profile() {
 #[test]
 fn get_me_without_token_is_unauthenticated() {
     let srv = start();
-    assert_eq!(error_code(&me(srv.addr, None), 401), "UNAUTHENTICATED");
+    assert_http_error(&me(srv.addr, None), 401, "UNAUTHENTICATED");
 }
 
 #[test]
@@ -435,8 +345,8 @@ fn get_me_with_unknown_token_is_invalid_token() {
     let mut wrong = u.token.clone();
     let last = wrong.pop().unwrap();
     wrong.push(if last == '0' { '1' } else { '0' });
-    assert_eq!(error_code(&me(srv.addr, Some(&wrong)), 401), "INVALID_TOKEN");
-    assert_eq!(error_code(&me(srv.addr, Some("x")), 401), "INVALID_TOKEN");
+    assert_http_error(&me(srv.addr, Some(&wrong)), 401, "INVALID_TOKEN");
+    assert_http_error(&me(srv.addr, Some("x")), 401, "INVALID_TOKEN");
 }
 
 #[test]
@@ -492,7 +402,7 @@ fn unknown_path_is_404_with_error_shape() {
     let srv = start();
     for path in ["/api/nope", "/api/users", "/api/users/me/extra", "/nothing/here"] {
         let r = http(srv.addr, "GET", path, None, None);
-        error_code(&r, 404);
+        assert_http_error_ctx(&r, 404, "NOT_FOUND", path);
     }
 }
 
@@ -503,7 +413,7 @@ fn wrong_method_is_405_with_allow() {
         [("GET", REGISTER), ("PUT", REGISTER), ("POST", "/api/health"), ("PATCH", "/api/users/me")]
     {
         let r = http(srv.addr, method, path, None, None);
-        error_code(&r, 405);
+        assert_http_error_ctx(&r, 405, "METHOD_NOT_ALLOWED", &format!("{method} {path}"));
         assert!(r.header("allow").is_some(), "{method} {path}: 405 must carry Allow");
     }
 }
@@ -528,25 +438,25 @@ fn body_over_16_kib_is_413() {
     let body = format!("{prefix}{}\"}}", "p".repeat(pad));
     assert_eq!(body.len(), 16 * 1024 + 1);
     let r = raw_http(srv.addr, &post_bytes(REGISTER, &body));
-    error_code(&r, 413);
+    assert_http_error(&r, 413, "PAYLOAD_TOO_LARGE");
 }
 
 #[test]
 fn headers_over_8_kib_are_431() {
     let srv = start();
-    let req = get("/api/health", &format!("X-Pad: {}\r\n", "a".repeat(9000)));
+    let req = get_request("/api/health", &format!("X-Pad: {}\r\n", "a".repeat(9000)));
     let r = raw_http(srv.addr, &req);
-    error_code(&r, 431);
+    assert_http_error(&r, 431, "HEADERS_TOO_LARGE");
     // Many small headers adding up past 8 KiB, too.
     let many: String = (0..40).map(|i| format!("X-Pad-{i}: {}\r\n", "b".repeat(220))).collect();
-    let r = raw_http(srv.addr, &get("/api/health", &many));
-    error_code(&r, 431);
+    let r = raw_http(srv.addr, &get_request("/api/health", &many));
+    assert_http_error(&r, 431, "HEADERS_TOO_LARGE");
 }
 
 #[test]
 fn headers_just_under_8_kib_are_accepted() {
     let srv = start();
-    let req = get("/api/health", &format!("X-Pad: {}\r\n", "a".repeat(7 * 1024)));
+    let req = get_request("/api/health", &format!("X-Pad: {}\r\n", "a".repeat(7 * 1024)));
     let r = raw_http(srv.addr, &req);
     assert_eq!(r.status, 200);
 }
@@ -561,8 +471,8 @@ fn malformed_request_line_is_400() {
     ] {
         let mut s = TcpStream::connect(srv.addr).unwrap();
         let r = exchange(&mut s, bad);
-        error_code(&r, 400);
-        assert_eof(&mut s);
+        assert_http_error_ctx(&r, 400, "BAD_REQUEST", &bad.escape_ascii().to_string());
+        assert_eof(&mut s, WAIT);
     }
 }
 
@@ -576,10 +486,10 @@ fn two_requests_on_one_connection_are_both_answered() {
     assert_eq!(r1.status, 200);
     assert_ne!(r1.header("connection").as_deref(), Some("close"));
     let token = r1.json()["authToken"].as_str().unwrap().to_string();
-    let r2 = exchange(&mut s, &get("/api/users/me", &format!("Authorization: Bearer {token}\r\n")));
+    let r2 = exchange(&mut s, &get_request("/api/users/me", &format!("Authorization: Bearer {token}\r\n")));
     assert_eq!(r2.status, 200);
     assert_eq!(r2.json()["profile"]["nickname"], "Kay");
-    let r3 = exchange(&mut s, &get("/api/health", ""));
+    let r3 = exchange(&mut s, &get_request("/api/health", ""));
     assert_eq!(r3.status, 200);
 }
 
@@ -588,10 +498,10 @@ fn pipelined_requests_are_answered_in_order() {
     let srv = start();
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let mut batch = post_bytes(REGISTER, r#"{"nickname":"First"}"#);
-    batch.extend(get("/api/health", ""));
-    batch.extend(get("/api/users/me", "Authorization: Bearer nobody\r\n"));
+    batch.extend(get_request("/api/health", ""));
+    batch.extend(get_request("/api/users/me", "Authorization: Bearer nobody\r\n"));
     batch.extend(post_bytes(REGISTER, r#"{"nickname":"Fourth"}"#));
-    batch.extend(get("/nowhere", ""));
+    batch.extend(get_request("/nowhere", ""));
     s.write_all(&batch).unwrap();
     // The answers may arrive in one segment: read them with a reader that
     // keeps what follows each response.
@@ -603,12 +513,12 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(r2.status, 200);
     assert_eq!(r2.json()["status"], "ok", "second response: {}", String::from_utf8_lossy(&r2.body));
     let r3 = rd.next();
-    assert_eq!(error_code(&r3, 401), "INVALID_TOKEN");
+    assert_http_error(&r3, 401, "INVALID_TOKEN");
     let r4 = rd.next();
     assert_eq!(r4.status, 200);
     assert_eq!(r4.json()["profile"]["nickname"], "Fourth");
     let r5 = rd.next();
-    error_code(&r5, 404);
+    assert_http_error(&r5, 404, "NOT_FOUND");
 }
 
 #[test]
@@ -622,7 +532,7 @@ fn connection_close_closes_after_the_response() {
         let r = exchange(&mut s, req.as_bytes());
         assert!(r.status == 200 || r.status == 401, "{path}: {}", r.status);
         assert_eq!(r.header("connection").as_deref(), Some("close"), "{path}");
-        assert_eof(&mut s);
+        assert_eof(&mut s, WAIT);
     }
 }
 
@@ -631,7 +541,7 @@ fn head_of_health_has_no_body_and_keeps_the_connection_usable() {
     let srv = start();
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let mut batch = b"HEAD /api/health HTTP/1.1\r\nHost: duet\r\n\r\n".to_vec();
-    batch.extend(get("/api/health", ""));
+    batch.extend(get_request("/api/health", ""));
     s.write_all(&batch).unwrap();
     let mut rd = Responses::new(s);
     let head = rd.head_only();
@@ -670,15 +580,15 @@ fn web_client_answers_head_and_refuses_other_methods() {
     let srv = start();
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let mut batch = b"HEAD / HTTP/1.1\r\nHost: duet\r\n\r\n".to_vec();
-    batch.extend(get("/assets/style.css", ""));
+    batch.extend(get_request("/assets/style.css", ""));
     s.write_all(&batch).unwrap();
     let mut rd = Responses::new(s);
     assert_eq!(rd.head_only().status, 200);
     assert_eq!(rd.next().status, 200, "no stray body after the HEAD answer");
     let r = http(srv.addr, "POST", "/", None, None);
-    error_code(&r, 405);
+    assert_http_error(&r, 405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
-    error_code(&http(srv.addr, "GET", "/assets/nope.js", None, None), 404);
+    assert_http_error(&http(srv.addr, "GET", "/assets/nope.js", None, None), 404, "NOT_FOUND");
 }
 
 #[test]
@@ -687,7 +597,7 @@ fn http_1_0_request_is_answered_then_closed() {
     let mut s = TcpStream::connect(srv.addr).unwrap();
     let r = exchange(&mut s, b"GET /api/health HTTP/1.0\r\n\r\n");
     assert_eq!(r.status, 200);
-    assert_eof(&mut s);
+    assert_eof(&mut s, WAIT);
 }
 
 #[test]
@@ -702,7 +612,7 @@ fn request_sent_one_byte_at_a_time_is_answered() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["profile"]["nickname"], "Slow Poke");
     // The connection is still usable afterwards.
-    for b in get("/api/health", "") {
+    for b in get_request("/api/health", "") {
         s.write_all(&[b]).unwrap();
     }
     assert_eq!(read_response(&mut s).status, 200);
@@ -712,7 +622,7 @@ fn request_sent_one_byte_at_a_time_is_answered() {
 fn idle_keep_alive_connection_gets_nothing_unasked() {
     let srv = start();
     let mut s = TcpStream::connect(srv.addr).unwrap();
-    assert_eq!(exchange(&mut s, &get("/api/health", "")).status, 200);
+    assert_eq!(exchange(&mut s, &get_request("/api/health", "")).status, 200);
     s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut b = [0u8; 16];
     match s.read(&mut b) {

@@ -23,8 +23,7 @@ fn chat_past_the_burst_is_rate_limited_with_retry_after() {
         b.recv_type("CHAT");
     }
     let refused = a.request("CHAT", "x", json!({"roomId": room, "text": "hi"}));
-    assert_eq!(refused["type"], "ERROR");
-    assert_eq!(refused["payload"]["code"], "RATE_LIMITED");
+    assert_error(&refused, "RATE_LIMITED");
     let wait = refused["payload"]["retryAfterMs"].as_u64().expect("retryAfterMs");
     assert!((1..=1000).contains(&wait), "retryAfterMs {wait}");
     // A refused CHAT takes no seq and reaches nobody.
@@ -33,12 +32,7 @@ fn chat_past_the_burst_is_rate_limited_with_retry_after() {
 
 #[test]
 fn more_than_fifty_refusals_in_a_row_close_with_4429() {
-    let srv = start_with(|c| {
-        c.queue_rate = 0.001;
-        c.queue_burst = 1;
-    });
-    let user = register(srv.addr, json!({}));
-    let mut c = Client::authed(srv.addr, &user);
+    let (_srv, mut c) = queue_limited(1);
     assert_eq!(c.request("JOIN_QUEUE", "j", json!({}))["type"], "QUEUE_WAITING");
     for i in 0..50 {
         let r = c.request("LEAVE_QUEUE", &i.to_string(), json!({}));
@@ -52,12 +46,7 @@ fn more_than_fifty_refusals_in_a_row_close_with_4429() {
 
 #[test]
 fn queue_commands_share_one_bucket() {
-    let srv = start_with(|c| {
-        c.queue_rate = 0.001;
-        c.queue_burst = 2;
-    });
-    let user = register(srv.addr, json!({}));
-    let mut c = Client::authed(srv.addr, &user);
+    let (_srv, mut c) = queue_limited(2);
     assert_eq!(c.request("JOIN_QUEUE", "1", json!({}))["type"], "QUEUE_WAITING");
     assert_eq!(c.request("LEAVE_QUEUE", "2", json!({}))["type"], "QUEUE_LEFT");
     assert_eq!(c.request("JOIN_QUEUE", "3", json!({}))["payload"]["code"], "RATE_LIMITED");
@@ -69,8 +58,7 @@ fn registrations_per_ip_are_limited_with_429_and_retry_after() {
     register(srv.addr, json!({}));
     let u = register(srv.addr, json!({}));
     let r = http(srv.addr, "POST", "/api/users/registerOrUpdate", None, Some(&json!({})));
-    assert_eq!(r.status, 429);
-    assert_eq!(r.json()["error"]["code"], "RATE_LIMITED");
+    assert_http_error(&r, 429, "RATE_LIMITED");
     assert_eq!(r.header("retry-after").as_deref(), Some("30"));
     // Updates do not count against the registration limit.
     let upd = http(

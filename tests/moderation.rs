@@ -5,31 +5,13 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ADMIN: &str = "moderation-admin-token";
 const SILENCE: Duration = Duration::from_millis(300);
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-#[track_caller]
-fn assert_error(v: &Value, code: &str) {
-    assert_eq!(v["type"], "ERROR", "expected ERROR {code}: {v}");
-    assert_eq!(v["payload"]["code"], code, "wrong error code: {v}");
-}
-
-/// Joins the chill queue with no interests; returns `QUEUE_WAITING`.
-#[track_caller]
-fn join(c: &mut Client) -> Value {
-    let r = c.request("JOIN_QUEUE", "join", json!({"mood": "chill", "interests": []}));
-    assert_eq!(r["type"], "QUEUE_WAITING", "{r}");
-    r
-}
 
 /// Sends a valid report and checks the `REPORTED` reply; returns the report id.
 #[track_caller]
@@ -89,8 +71,8 @@ fn reporter_is_idle_after_the_report_and_can_join_the_queue() {
         let me = http(srv.addr, "GET", "/api/users/me", Some(&u.token), None).json();
         assert_eq!(me["profile"]["status"], "idle", "{me}");
     }
-    let w = join(&mut a);
-    assert_eq!(w["payload"]["waiting"], 1, "{w}");
+    let w = join(&mut a, in_mood("chill"));
+    assert_eq!(w["waiting"], 1, "{w}");
     // The reported user is idle too.
     let w = b.request("JOIN_QUEUE", "jb", json!({"mood": "fire", "interests": []}));
     assert_eq!(w["type"], "QUEUE_WAITING", "{w}");
@@ -149,20 +131,20 @@ fn reported_pair_is_never_matched_again_even_with_zero_cooldown() {
     expect_partner_left(&mut b, &room);
 
     // Both rejoin alone: they wait side by side and are not paired.
-    assert_eq!(join(&mut a)["payload"]["waiting"], 1);
-    assert_eq!(join(&mut b)["payload"]["waiting"], 2, "both wait in the same queue");
+    assert_eq!(join(&mut a, in_mood("chill"))["waiting"], 1);
+    assert_eq!(join(&mut b, in_mood("chill"))["waiting"], 2, "both wait in the same queue");
     a.expect_silence(SILENCE);
     b.expect_silence(SILENCE);
 
     // A third user pairs with the longer waiter (a), a fourth with b.
     let mut c = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut c);
+    join(&mut c, in_mood("chill"));
     let fc = c.recv_type("MATCH_FOUND");
     let fa = a.recv_type("MATCH_FOUND");
     assert_eq!(fa["payload"]["roomId"], fc["payload"]["roomId"]);
     b.expect_silence(SILENCE);
     let mut d = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut d);
+    join(&mut d, in_mood("chill"));
     let fd = d.recv_type("MATCH_FOUND");
     let fb = b.recv_type("MATCH_FOUND");
     assert_eq!(fb["payload"]["roomId"], fd["payload"]["roomId"]);
@@ -177,8 +159,8 @@ fn unreported_pair_with_zero_cooldown_is_paired_again() {
     let r = a.request("LEAVE_ROOM", "l", json!({"roomId": room}));
     assert_eq!(r["type"], "ROOM_LEFT", "{r}");
     assert_eq!(b.recv_type("PARTNER_LEFT")["payload"]["reason"], "left");
-    join(&mut a);
-    join(&mut b);
+    join(&mut a, in_mood("chill"));
+    join(&mut b, in_mood("chill"));
     let fa = a.recv_type("MATCH_FOUND");
     let fb = b.recv_type("MATCH_FOUND");
     assert_eq!(fa["payload"]["roomId"], fb["payload"]["roomId"]);
@@ -249,16 +231,16 @@ fn reported_by_two(srv: &TestServer) -> (User, Client, String) {
     let (x, r1, r2) = (register(addr, json!({})), register(addr, json!({})), register(addr, json!({})));
     let mut c1 = Client::authed_from(addr, &r1, Ipv4Addr::new(127, 0, 0, 2));
     let mut cx = Client::authed(addr, &x);
-    join(&mut c1);
-    join(&mut cx);
+    join(&mut c1, in_mood("chill"));
+    join(&mut cx, in_mood("chill"));
     let room1 = cx.recv_type("MATCH_FOUND")["payload"]["roomId"].as_str().unwrap().to_string();
     assert_eq!(c1.recv_type("MATCH_FOUND")["payload"]["roomId"], room1.as_str());
     report(&mut c1, &room1, "abuse");
     expect_partner_left(&mut cx, &room1);
     // One reporter is not enough: x goes on.
-    join(&mut cx);
+    join(&mut cx, in_mood("chill"));
     let mut c2 = Client::authed_from(addr, &r2, Ipv4Addr::new(127, 0, 0, 3));
-    join(&mut c2);
+    join(&mut c2, in_mood("chill"));
     let room2 = cx.recv_type("MATCH_FOUND")["payload"]["roomId"].as_str().unwrap().to_string();
     assert_eq!(c2.recv_type("MATCH_FOUND")["payload"]["roomId"], room2.as_str());
     report(&mut c2, &room2, "spam");
@@ -302,8 +284,7 @@ fn auto_banned_user_register_or_update_is_403() {
     assert_eq!(cx.expect_close().0, 4403);
     let body = json!({"nickname": "Back Again"});
     let r = http(srv.addr, "POST", "/api/users/registerOrUpdate", Some(&x.token), Some(&body));
-    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.json()["error"]["code"].is_string(), "error envelope: {}", String::from_utf8_lossy(&r.body));
+    assert_http_error(&r, 403, "BANNED");
 }
 
 #[test]
@@ -326,8 +307,8 @@ fn reports_by_the_same_user_do_not_auto_ban() {
     expect_partner_left(&mut cx, &room);
     // The pair is never matched again, so r1 cannot report x a second time
     // in another room either.
-    join(&mut c1);
-    join(&mut cx);
+    join(&mut c1, in_mood("chill"));
+    join(&mut cx, in_mood("chill"));
     cx.expect_silence(SILENCE);
     // x is not banned: the socket lives and x can sign in and update.
     assert_eq!(cx.request("PING", "p", json!({}))["type"], "PONG");
@@ -350,9 +331,9 @@ fn auto_ban_reports_zero_disables_auto_bans() {
     let r = http(srv.addr, "POST", "/api/users/registerOrUpdate", Some(&x.token), Some(&json!({})));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // x can still be matched.
-    join(&mut cx);
+    join(&mut cx, in_mood("chill"));
     let mut other = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    join(&mut other);
+    join(&mut other, in_mood("chill"));
     cx.recv_type("MATCH_FOUND");
     other.recv_type("MATCH_FOUND");
 }
@@ -367,11 +348,9 @@ fn delete_me_is_204_and_the_token_stops_working() {
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.body.is_empty(), "204 has no body");
     let r = http(srv.addr, "GET", "/api/users/me", Some(&u.token), None);
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["error"]["code"], "INVALID_TOKEN");
+    assert_http_error(&r, 401, "INVALID_TOKEN");
     let r = http(srv.addr, "POST", "/api/users/registerOrUpdate", Some(&u.token), Some(&json!({})));
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["error"]["code"], "INVALID_TOKEN");
+    assert_http_error(&r, 401, "INVALID_TOKEN");
     let r = http(srv.addr, "DELETE", "/api/users/me", Some(&u.token), None);
     assert_eq!(r.status, 401, "a second delete: the token is unknown");
     let mut c = Client::connect(srv.addr);
@@ -407,7 +386,7 @@ fn delete_me_in_a_room_ends_it_for_the_partner_with_partner_left_left() {
     assert_eq!(before.last().expect("SESSION_ENDED")["payload"]["reason"], "deleted", "{before:?}");
     assert!(before.iter().all(|m| m["type"] != "PARTNER_LEFT"), "the leaver is not told: {before:?}");
     // The partner is idle and can queue again.
-    join(&mut b);
+    join(&mut b, in_mood("chill"));
 }
 
 #[test]
@@ -421,7 +400,7 @@ fn delete_me_while_away_in_resume_grace_ends_the_room_for_the_partner() {
     assert_eq!(r.status, 204);
     expect_partner_left(&mut b, &room);
     b.expect_silence(SILENCE);
-    join(&mut b);
+    join(&mut b, in_mood("chill"));
 }
 
 #[test]
@@ -429,7 +408,7 @@ fn delete_me_while_waiting_takes_the_user_out_of_the_queue() {
     let srv = start();
     let ua = register(srv.addr, json!({}));
     let mut a = Client::authed(srv.addr, &ua);
-    join(&mut a);
+    join(&mut a, in_mood("chill"));
     let r = http(srv.addr, "DELETE", "/api/users/me", Some(&ua.token), None);
     assert_eq!(r.status, 204);
     let (code, before) = a.expect_close();
@@ -438,8 +417,8 @@ fn delete_me_while_waiting_takes_the_user_out_of_the_queue() {
     assert_eq!(before.last().unwrap()["payload"]["reason"], "deleted");
     assert!(before.iter().all(|m| m["type"] != "MATCH_FOUND"), "{before:?}");
     let mut b = Client::authed(srv.addr, &register(srv.addr, json!({})));
-    let w = join(&mut b);
-    assert_eq!(w["payload"]["waiting"], 1, "the deleted user no longer waits: {w}");
+    let w = join(&mut b, in_mood("chill"));
+    assert_eq!(w["waiting"], 1, "the deleted user no longer waits: {w}");
     b.expect_silence(SILENCE);
 }
 
@@ -447,22 +426,16 @@ fn delete_me_while_waiting_takes_the_user_out_of_the_queue() {
 fn delete_me_without_a_token_is_401() {
     let srv = start();
     let r = http(srv.addr, "DELETE", "/api/users/me", None, None);
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["error"]["code"], "UNAUTHENTICATED");
+    assert_http_error(&r, 401, "UNAUTHENTICATED");
     let r = http(srv.addr, "DELETE", "/api/users/me", Some("not-a-real-token"), None);
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["error"]["code"], "INVALID_TOKEN");
+    assert_http_error(&r, 401, "INVALID_TOKEN");
 }
 
 // ----------------------------------------------------------------- Origin
 
 fn upgrade(addr: std::net::SocketAddr, origin: Option<&str>) -> HttpResponse {
     let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
-    let req = format!(
-        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
-    );
-    raw_http(addr, req.as_bytes())
+    raw_http(addr, raw::upgrade_request(addr, &origin).as_bytes())
 }
 
 fn with_allowed_origin() -> TestServer {
@@ -483,7 +456,7 @@ fn upgrade_with_the_allowed_origin_is_101() {
     let srv = with_allowed_origin();
     let r = upgrade(srv.addr, Some("https://ok.example"));
     assert_eq!(r.status, 101, "{}", r.head);
-    assert_eq!(r.header("Sec-WebSocket-Accept").as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(r.header("Sec-WebSocket-Accept").as_deref(), Some(raw::ACCEPT));
 }
 
 #[test]

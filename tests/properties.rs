@@ -7,22 +7,18 @@
 
 mod common;
 
-use common::{Ev, own};
+use common::frames::{Ev, client_frame, decode_chunks, split_server_frame};
+use common::opcode::*;
+use common::props::{chunks, config};
 use duet::app::protocol::{self, parse_envelope, parse_payload};
 use duet::app::validate::{self, TextError, chat_text, interests, nickname};
-use duet::net::frame::{FrameError, MAX_MESSAGE, Stop, TextFrameBuilder, WsReader, apply_mask, close_frame};
+use duet::net::frame::{MAX_MESSAGE, Stop, TextFrameBuilder, WsReader, apply_mask, close_frame};
 use duet::net::http::{self, HttpError, MAX_BODY, MAX_HEAD, Parsed};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
 
 // ================================================================ helpers
-
-/// The default configuration (`PROPTEST_CASES` respected) without
-/// regression files: an integration test has no source root to keep them.
-fn config() -> ProptestConfig {
-    ProptestConfig { failure_persistence: None, ..ProptestConfig::default() }
-}
 
 /// Arbitrary Unicode: any scalar value, control characters included.
 fn unicode(max_chars: usize) -> impl Strategy<Value = String> {
@@ -46,26 +42,6 @@ fn tricky_char() -> impl Strategy<Value = char> {
 
 fn tricky_string(max_chars: usize) -> impl Strategy<Value = String> {
     prop::collection::vec(tricky_char(), 0..=max_chars).prop_map(String::from_iter)
-}
-
-/// Sorted, de-duplicated cut points into a sequence of `len` items.
-fn cut_points(cuts: &[Index], len: usize) -> Vec<usize> {
-    let mut at: Vec<usize> = cuts.iter().map(|i| i.index(len + 1)).collect();
-    at.sort_unstable();
-    at.dedup();
-    at
-}
-
-/// `bytes` cut at `cuts` (possibly into empty chunks at the ends).
-fn chunks<'a>(bytes: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for at in cut_points(cuts, bytes.len()) {
-        out.push(&bytes[prev..at]);
-        prev = at;
-    }
-    out.push(&bytes[prev..]);
-    out
 }
 
 // ================================================================ HTTP
@@ -241,28 +217,9 @@ proptest! {
 
 // ================================================================ WebSocket frames
 
-const CONT: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
-
-/// A masked client frame with the shortest length encoding.
-fn client_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(if fin { 0x80 } else { 0 } | opcode);
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+/// A masked client frame (shortest length encoding), appended to `out`.
+fn push_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8], mask: [u8; 4]) {
+    out.extend(client_frame(if fin { 0x80 } else { 0 } | opcode, payload, Some(mask)));
 }
 
 /// A valid client message.
@@ -313,19 +270,19 @@ fn encode_msgs(msgs: &[Msg], masks: &[[u8; 4]]) -> (Vec<u8>, Vec<Ev>) {
     for m in msgs {
         match m {
             Msg::Text(t) => {
-                client_frame(&mut out, true, TEXT, t.as_bytes(), next());
+                push_frame(&mut out, true, TEXT, t.as_bytes(), next());
                 evs.push(Ev::Text(t.clone()));
             }
             Msg::Binary(b) => {
-                client_frame(&mut out, true, BINARY, b, next());
+                push_frame(&mut out, true, BINARY, b, next());
                 evs.push(Ev::Binary(b.clone()));
             }
             Msg::Ping(p) => {
-                client_frame(&mut out, true, PING, p, next());
+                push_frame(&mut out, true, PING, p, next());
                 evs.push(Ev::Ping(p.clone()));
             }
             Msg::Pong(p) => {
-                client_frame(&mut out, true, PONG, p, next());
+                push_frame(&mut out, true, PONG, p, next());
                 evs.push(Ev::Pong);
             }
             Msg::Fragmented { text, cuts } => {
@@ -338,11 +295,11 @@ fn encode_msgs(msgs: &[Msg], masks: &[[u8; 4]]) -> (Vec<u8>, Vec<Ev>) {
                 let last = pieces.len() - 1;
                 for (i, piece) in pieces.iter().enumerate() {
                     let opcode = if i == 0 { TEXT } else { CONT };
-                    client_frame(&mut out, i == last, opcode, piece, next());
+                    push_frame(&mut out, i == last, opcode, piece, next());
                     if i < last
                         && let Some(Some(p)) = cuts.get(i).map(|(_, p)| p)
                     {
-                        client_frame(&mut out, true, PING, p, next());
+                        push_frame(&mut out, true, PING, p, next());
                         evs.push(Ev::Ping(p.clone()));
                     }
                 }
@@ -351,29 +308,6 @@ fn encode_msgs(msgs: &[Msg], masks: &[[u8; 4]]) -> (Vec<u8>, Vec<Ev>) {
         }
     }
     (out, evs)
-}
-
-/// Feeds `chunks` in turn, each after the unconsumed rest of the previous;
-/// returns the events, the final stop and the bytes left over.
-fn decode_chunks(chunks: &[&[u8]], budget: usize) -> Result<(Vec<Ev>, Stop, usize), FrameError> {
-    let mut r = WsReader::default();
-    let mut keep: Vec<u8> = Vec::new();
-    let mut evs = Vec::new();
-    let mut stop = Stop::Incomplete;
-    for chunk in chunks {
-        keep.extend_from_slice(chunk);
-        let (used, s) = r.decode(&mut keep, budget, &mut |e| {
-            evs.push(own(e));
-            true
-        })?;
-        assert!(used <= keep.len());
-        keep.drain(..used);
-        stop = s;
-        if s == Stop::Closed {
-            break;
-        }
-    }
-    Ok((evs, stop, keep.len()))
 }
 
 /// Byte soup, and frame-shaped bytes: random headers with the mask bit
@@ -474,11 +408,11 @@ proptest! {
         cuts in prop::collection::vec(any::<Index>(), 0..40),
     ) {
         let (stream, expect) = encode_msgs(&msgs, &masks);
-        let (whole, stop, left) = decode_chunks(&[&stream], usize::MAX).expect("valid stream");
+        let (whole, stop, left) = decode_chunks(&[&stream]).expect("valid stream");
         prop_assert_eq!(stop, Stop::Incomplete);
         prop_assert_eq!(left, 0);
         prop_assert_eq!(&whole, &expect);
-        let (split, _, left) = decode_chunks(&chunks(&stream, &cuts), usize::MAX).expect("valid stream, split");
+        let (split, _, left) = decode_chunks(&chunks(&stream, &cuts)).expect("valid stream, split");
         prop_assert_eq!(left, 0);
         prop_assert_eq!(&split, &whole);
     }
@@ -501,25 +435,6 @@ proptest! {
     }
 }
 
-/// Splits a server frame: (first byte, mask bit, payload), checking that
-/// the length field is the shortest encoding and matches the frame exactly.
-fn server_frame(f: &[u8]) -> (u8, bool, &[u8]) {
-    assert!(f.len() >= 2);
-    let (head, len) = match f[1] & 0x7F {
-        126 => (4, u16::from_be_bytes([f[2], f[3]]) as usize),
-        127 => (10, u64::from_be_bytes(f[2..10].try_into().unwrap()) as usize),
-        n => (2, n as usize),
-    };
-    let shortest = match len {
-        0..=125 => 2,
-        126..=0xFFFF => 4,
-        _ => 10,
-    };
-    assert_eq!(head, shortest, "length {len} not in its shortest encoding");
-    assert_eq!(f.len(), head + len, "length field {len}, frame {} bytes", f.len());
-    (f[0], f[1] & 0x80 != 0, &f[head..])
-}
-
 proptest! {
     #![proptest_config(config())]
 
@@ -535,9 +450,8 @@ proptest! {
         let mut b = TextFrameBuilder::new(len / 2);
         b.body().extend_from_slice(&payload);
         let f = b.finish();
-        let (first, masked, body) = server_frame(&f);
+        let (first, body) = split_server_frame(&f); // also: unmasked, shortest length, exact size
         prop_assert_eq!(first, 0x81, "final text frame");
-        prop_assert!(!masked);
         prop_assert_eq!(body, &payload[..]);
     }
 
@@ -550,9 +464,8 @@ proptest! {
     ) {
         let text = format!("{text}{}", "x".repeat(pad));
         let f = protocol::frame(&ty, id.as_deref(), &json!({ "text": text }));
-        let (first, masked, body) = server_frame(&f);
+        let (first, body) = split_server_frame(&f); // also: unmasked, shortest length, exact size
         prop_assert_eq!(first, 0x81);
-        prop_assert!(!masked);
         let v: Value = serde_json::from_slice(body).expect("payload is JSON");
         prop_assert_eq!(v["type"].as_str(), Some(ty.as_str()));
         prop_assert_eq!(v["payload"]["text"].as_str(), Some(text.as_str()));
@@ -562,9 +475,8 @@ proptest! {
     #[test]
     fn close_frame_is_a_valid_final_close_within_125_bytes(code in any::<u16>(), reason in unicode(200)) {
         let f = close_frame(code, &reason);
-        let (first, masked, body) = server_frame(&f);
+        let (first, body) = split_server_frame(&f); // also: unmasked, shortest length, exact size
         prop_assert_eq!(first, 0x88);
-        prop_assert!(!masked);
         prop_assert!(body.len() <= 125);
         prop_assert_eq!(&body[..2], &code.to_be_bytes()[..]);
         let cut = std::str::from_utf8(&body[2..]).expect("reason cut on a char boundary");

@@ -4,38 +4,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::spawn_server;
 use common::*;
 use serde_json::json;
 
-/// The spawned server and the address it logged.
-fn spawn_server() -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
-        .env("DUET_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn duet");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("a log line before exit").expect("utf-8 log");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().expect("address").parse().expect("socket address");
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
-
 #[test]
 fn sigterm_cancels_waits_ends_sessions_with_1001_and_exits_zero() {
-    let (mut child, addr) = spawn_server();
+    let mut srv = spawn_server(&[]).expect("duet starts");
+    let addr = srv.addr;
     let (mut a, mut b, _room) = pair(addr);
     let waiter = register(addr, json!({"mood": "shy"}));
     let mut w = Client::authed(addr, &waiter);
@@ -45,8 +24,7 @@ fn sigterm_cancels_waits_ends_sessions_with_1001_and_exits_zero() {
     let mut unauthenticated = Client::connect(addr);
 
     let started = Instant::now();
-    // SAFETY: kill only sends a signal to the child we spawned.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    srv.sigterm();
 
     let (code, before) = w.expect_close();
     assert_eq!(code, 1001);
@@ -63,13 +41,7 @@ fn sigterm_cancels_waits_ends_sessions_with_1001_and_exits_zero() {
             (Some("SESSION_ENDED"), Some("shutdown"))
         );
     }
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "no exit within 10 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = srv.exit_within(started, Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
 }
 

@@ -228,9 +228,8 @@ fn with_the_database_stopped_chat_goes_on_and_the_backlog_is_written_after() {
     let h = health(&srv);
     assert!(h["reason"].as_str().is_some_and(|r| r.contains("database")), "{h}");
     let reg = http(srv.addr, "POST", "/api/users/registerOrUpdate", None, Some(&json!({})));
-    assert_eq!(reg.status, 503, "{}", String::from_utf8_lossy(&reg.body));
-    assert_eq!(reg.json()["error"]["code"], "UNAVAILABLE");
-    let metrics = String::from_utf8(http(srv.addr, "GET", "/metrics", None, None).body).unwrap();
+    assert_http_error(&reg, 503, "UNAVAILABLE");
+    let metrics = metrics_text(srv.addr);
     assert!(metrics.contains("duet_store_degraded 1"), "{metrics}");
     let backlog =
         metrics.lines().find_map(|l| l.strip_prefix("duet_store_backlog ")).expect("backlog metric");
@@ -285,7 +284,7 @@ fn past_the_queue_bound_writes_are_dropped_counted_and_chat_goes_on() {
     }
     let dropped = srv.server.app.metrics.store_dropped.get();
     assert!(dropped >= 20, "30 writes into a queue of 5 (+ one batch in flight): {dropped} dropped");
-    let metrics = String::from_utf8(http(srv.addr, "GET", "/metrics", None, None).body).unwrap();
+    let metrics = metrics_text(srv.addr);
     assert!(metrics.contains(&format!("duet_store_writes_dropped_total {dropped}")), "{metrics}");
 }
 

@@ -10,14 +10,6 @@ use common::*;
 use serde_json::{Value, json};
 use tungstenite::Message;
 
-/// Asserts `v` is an `ERROR` with this code and returns it.
-#[track_caller]
-fn assert_error(v: &Value, code: &str) {
-    assert_eq!(v["type"], "ERROR", "expected ERROR {code}: {v}");
-    assert_eq!(v["payload"]["code"], code, "wrong error code: {v}");
-    assert!(v["payload"]["message"].is_string(), "ERROR carries a message: {v}");
-}
-
 /// Sends one AUTH with this payload and asserts AUTH_ERROR INVALID_TOKEN
 /// (echoing the id) followed by close 4401.
 #[track_caller]

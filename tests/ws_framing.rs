@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::opcode::*;
@@ -68,8 +69,7 @@ fn upgrade_without_sec_websocket_key_is_400() {
         srv.addr
     );
     let r = upgrade_attempt(srv.addr, &req);
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.json()["error"]["code"].is_string());
+    assert_http_error(&r, 400, "BAD_REQUEST");
 }
 
 #[test]
@@ -387,42 +387,35 @@ fn raw_client_answering_pings_with_pongs_is_not_closed() {
     assert_eq!(raw.json()["id"], "still");
 }
 
-// ---------------------------------------------------------- slow reader
-
-/// A TCP connection with a small receive buffer, set before connecting so
-/// the advertised window stays small.
-fn small_window_stream(addr: SocketAddr) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let SocketAddr::V4(v4) = addr else { panic!("test servers listen on IPv4 loopback") };
-    // SAFETY: plain socket calls on a descriptor this function owns; it is
-    // handed to TcpStream only after a successful connect.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0, "socket()");
-        let size: libc::c_int = 4096;
-        let rc = libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            &size as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-        assert_eq!(rc, 0, "setsockopt(SO_RCVBUF)");
-        let sa = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: v4.port().to_be(),
-            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) },
-            sin_zero: [0; 8],
-        };
-        let rc = libc::connect(
-            fd,
-            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        );
-        assert_eq!(rc, 0, "connect()");
-        TcpStream::from_raw_fd(fd)
-    }
+/// The test client's `expect_silence` reads for its whole window: the
+/// heartbeat pings inside it are skipped (the first one used to end the
+/// wait early, so what came after it went unseen), and a message that
+/// arrives after pings still fails it.
+#[test]
+fn expect_silence_reads_past_heartbeat_pings_to_the_end_of_its_window() {
+    let srv = start_with(|c| {
+        c.ping_interval_secs = Duration::from_millis(100);
+        c.idle_timeout_secs = Duration::from_secs(30);
+    });
+    let (mut a, mut b, room) = pair(srv.addr);
+    let window = Duration::from_millis(450);
+    let start = Instant::now();
+    a.expect_silence(window);
+    assert!(start.elapsed() >= window, "returned after {:?}, inside its {window:?}", start.elapsed());
+    // a stays silent, so pings queue up for it (one every 100 ms); then a
+    // CHAT comes after them.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        b.request("CHAT", "c", json!({"roomId": room, "text": "after the pings"}))["type"],
+        "CHAT_ACK"
+    );
+    let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.expect_silence(Duration::from_millis(300));
+    }));
+    assert!(heard.is_err(), "a CHAT behind pings passed for silence");
 }
+
+// ---------------------------------------------------------- slow reader
 
 #[test]
 fn socket_that_never_reads_is_closed_with_1008_while_its_partner_keeps_working() {
@@ -433,7 +426,7 @@ fn socket_that_never_reads_is_closed_with_1008_while_its_partner_keeps_working()
     });
     let slow_user = register(srv.addr, json!({}));
     let fast_user = register(srv.addr, json!({}));
-    let mut slow = Raw::upgrade(small_window_stream(srv.addr), srv.addr, false);
+    let mut slow = Raw::upgrade(small_window(srv.addr, 4096), srv.addr, false);
     slow.auth(&slow_user);
     let mut fast = Client::authed(srv.addr, &fast_user);
     let queue = json!({"mood": "chill", "interests": []});

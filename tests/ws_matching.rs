@@ -10,29 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-/// A server whose queue-command rate limit never gets in the way.
-fn start_matching(tweak: impl FnOnce(&mut duet::Config)) -> TestServer {
-    start_with(|c| {
-        c.queue_rate = 1e6;
-        c.queue_burst = 1_000_000;
-        tweak(c);
-    })
-}
-
-#[track_caller]
-fn assert_error(v: &Value, code: &str) {
-    assert_eq!(v["type"], "ERROR", "expected ERROR {code}: {v}");
-    assert_eq!(v["payload"]["code"], code, "wrong error code: {v}");
-}
-
-/// JOIN_QUEUE that must succeed; returns the QUEUE_WAITING payload.
-#[track_caller]
-fn join(c: &mut Client, payload: Value) -> Value {
-    let r = c.request("JOIN_QUEUE", "join", payload);
-    assert_eq!(r["type"], "QUEUE_WAITING", "{r}");
-    r["payload"].clone()
-}
-
 /// A registered, authenticated user.
 #[track_caller]
 fn user(addr: SocketAddr, profile: Value) -> (User, Client) {
@@ -57,7 +34,7 @@ fn room_of(found: &Value) -> String {
 
 #[test]
 fn join_queue_replies_queue_waiting_with_request_and_waiting_count() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let w =
@@ -76,7 +53,7 @@ fn join_queue_replies_queue_waiting_with_request_and_waiting_count() {
 
 #[test]
 fn join_queue_waiting_counts_only_that_queue() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -86,7 +63,7 @@ fn join_queue_waiting_counts_only_that_queue() {
 
 #[test]
 fn join_queue_missing_fields_default_to_profile() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (u, mut c) = user(srv.addr, json!({"mood": "fire", "interests": ["Music", " rock "]}));
     let w = join(&mut c, json!({}));
     assert_eq!(w["mood"], "fire");
@@ -97,7 +74,7 @@ fn join_queue_missing_fields_default_to_profile() {
 
 #[test]
 fn join_queue_without_payload_defaults_to_profile() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_u, mut c) = user(srv.addr, json!({"mood": "shy", "interests": ["tea"]}));
     c.send(json!({"type": "JOIN_QUEUE", "id": "j"}));
     let w = c.recv_type("QUEUE_WAITING");
@@ -108,7 +85,7 @@ fn join_queue_without_payload_defaults_to_profile() {
 
 #[test]
 fn join_queue_given_fields_override_profile_and_are_normalised() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_u, mut c) = user(srv.addr, json!({"mood": "fire", "interests": ["music"]}));
     let w = join(&mut c, json!({"mood": "silly", "interests": [" Board-Games ", "board-games"]}));
     assert_eq!(w["mood"], "silly");
@@ -117,7 +94,7 @@ fn join_queue_given_fields_override_profile_and_are_normalised() {
 
 #[test]
 fn join_queue_bad_mood_mode_or_interests_is_bad_request() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_u, mut c) = user(srv.addr, json!({}));
     let bad = [
         json!({"mood": "angry"}),
@@ -144,7 +121,7 @@ fn join_queue_bad_mood_mode_or_interests_is_bad_request() {
 
 #[test]
 fn join_queue_twice_is_already_in_queue() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_u, mut c) = user(srv.addr, json!({}));
     join(&mut c, json!({"mood": "chill"}));
     let r = c.request("JOIN_QUEUE", "j2", json!({"mood": "fire"}));
@@ -153,7 +130,7 @@ fn join_queue_twice_is_already_in_queue() {
 
 #[test]
 fn join_queue_in_a_room_is_already_in_room() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (mut a, _b, _room) = pair(srv.addr);
     let r = a.request("JOIN_QUEUE", "j", json!({"mood": "chill"}));
     assert_error(&r, "ALREADY_IN_ROOM");
@@ -161,7 +138,7 @@ fn join_queue_in_a_room_is_already_in_room() {
 
 #[test]
 fn leave_queue_replies_queue_left_and_leaves() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -177,7 +154,7 @@ fn leave_queue_replies_queue_left_and_leaves() {
 
 #[test]
 fn leave_queue_when_not_waiting_is_not_in_queue() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_u, mut c) = user(srv.addr, json!({}));
     assert_error(&c.request("LEAVE_QUEUE", "l1", json!({})), "NOT_IN_QUEUE");
     join(&mut c, json!({}));
@@ -187,14 +164,14 @@ fn leave_queue_when_not_waiting_is_not_in_queue() {
 
 #[test]
 fn leave_queue_in_a_room_is_not_in_queue() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (mut a, _b, _room) = pair(srv.addr);
     assert_error(&a.request("LEAVE_QUEUE", "l", json!({})), "NOT_IN_QUEUE");
 }
 
 #[test]
 fn same_mood_users_with_different_moods_do_not_pair() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -206,7 +183,7 @@ fn same_mood_users_with_different_moods_do_not_pair() {
 
 #[test]
 fn same_mood_users_with_equal_mood_pair_with_room_of_that_mood() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "shy", "interests": []}));
@@ -217,7 +194,7 @@ fn same_mood_users_with_equal_mood_pair_with_room_of_that_mood() {
 
 #[test]
 fn random_mode_pairs_across_moods_in_a_random_room() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let w = join(&mut ca, json!({"mood": "chill", "mode": "random", "interests": []}));
@@ -232,7 +209,7 @@ fn random_mode_pairs_across_moods_in_a_random_room() {
 
 #[test]
 fn mood_random_joins_the_random_pool() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "random", "interests": []}));
@@ -244,7 +221,7 @@ fn mood_random_joins_the_random_pool() {
 
 #[test]
 fn random_pool_and_mood_queue_are_separate() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -256,7 +233,7 @@ fn random_pool_and_mood_queue_are_separate() {
 
 #[test]
 fn tier1_pairs_equal_interest_sets_at_once() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": ["cats", "dogs"]}));
@@ -271,7 +248,7 @@ fn tier1_pairs_equal_interest_sets_at_once() {
 #[test]
 fn tier1_does_not_pair_overlapping_but_unequal_interests_until_tier1_ends() {
     let tier1 = Duration::from_millis(800);
-    let srv = start_matching(|c| c.match_tier1_secs = tier1);
+    let srv = start_with(|c| c.match_tier1_secs = tier1);
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let t0 = Instant::now();
@@ -289,7 +266,7 @@ fn tier1_does_not_pair_overlapping_but_unequal_interests_until_tier1_ends() {
 #[test]
 fn tier1_does_not_pair_empty_with_non_empty_interests_until_tier1_ends() {
     let tier1 = Duration::from_millis(700);
-    let srv = start_matching(|c| c.match_tier1_secs = tier1);
+    let srv = start_with(|c| c.match_tier1_secs = tier1);
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let t0 = Instant::now();
@@ -304,7 +281,7 @@ fn tier1_does_not_pair_empty_with_non_empty_interests_until_tier1_ends() {
 
 #[test]
 fn tier2_never_pairs_disjoint_interests_and_both_time_out() {
-    let srv = start_matching(|c| {
+    let srv = start_with(|c| {
         c.match_tier1_secs = Duration::from_millis(100);
         c.match_timeout_secs = Duration::from_millis(700);
     });
@@ -321,7 +298,7 @@ fn tier2_never_pairs_disjoint_interests_and_both_time_out() {
 
 #[test]
 fn match_found_shape_and_no_user_id_anywhere() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (a, mut ca) = user(
         srv.addr,
         json!({"nickname": "Alpha", "mood": "chill", "avatar": "🦊", "interests": ["cats", "go"]}),
@@ -363,7 +340,7 @@ fn match_found_shape_and_no_user_id_anywhere() {
 
 #[test]
 fn match_found_shows_partner_interests_and_mood_as_queued_not_profile() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({"mood": "fire", "interests": ["jazz", "cats"]}));
     let (_b, mut cb) = user(srv.addr, json!({"mood": "shy"}));
     join(&mut ca, json!({"mood": "shy", "interests": ["cats"]}));
@@ -375,7 +352,7 @@ fn match_found_shows_partner_interests_and_mood_as_queued_not_profile() {
 
 #[test]
 fn match_timeout_sends_match_cancelled_and_user_is_idle_again() {
-    let srv = start_matching(|c| c.match_timeout_secs = Duration::from_millis(300));
+    let srv = start_with(|c| c.match_timeout_secs = Duration::from_millis(300));
     let (u, mut c) = user(srv.addr, json!({}));
     let t0 = Instant::now();
     join(&mut c, json!({"mood": "chill", "interests": []}));
@@ -395,7 +372,7 @@ fn match_timeout_sends_match_cancelled_and_user_is_idle_again() {
 
 #[test]
 fn timed_out_user_is_not_paired_afterwards() {
-    let srv = start_matching(|c| c.match_timeout_secs = Duration::from_millis(200));
+    let srv = start_with(|c| c.match_timeout_secs = Duration::from_millis(200));
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -421,7 +398,7 @@ fn pair_then_leave(ca: &mut Client, cb: &mut Client) -> String {
 
 #[test]
 fn rematch_cooldown_keeps_the_same_two_apart() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     pair_then_leave(&mut ca, &mut cb);
@@ -434,7 +411,7 @@ fn rematch_cooldown_keeps_the_same_two_apart() {
 
 #[test]
 fn rematch_cooldown_pairs_with_a_third_user_instead() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let (_c, mut cc) = user(srv.addr, json!({}));
@@ -457,7 +434,7 @@ fn rematch_cooldown_pairs_with_a_third_user_instead() {
 
 #[test]
 fn rematch_cooldown_applies_after_next_too() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -473,7 +450,7 @@ fn rematch_cooldown_applies_after_next_too() {
 
 #[test]
 fn zero_rematch_cooldown_lets_the_same_two_pair_again() {
-    let srv = start_matching(|c| c.rematch_cooldown_secs = Duration::ZERO);
+    let srv = start_with(|c| c.rematch_cooldown_secs = Duration::ZERO);
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let old = pair_then_leave(&mut ca, &mut cb);
@@ -485,7 +462,7 @@ fn zero_rematch_cooldown_lets_the_same_two_pair_again() {
 
 #[test]
 fn waiter_closing_its_socket_leaves_the_queue() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     // The race is timing-dependent; a few rounds make it show.
     for i in 0..20 {
         let (_a, mut ca) = user(srv.addr, json!({}));
@@ -510,7 +487,7 @@ fn waiter_closing_its_socket_leaves_the_queue() {
 
 #[test]
 fn waiter_dropping_its_connection_leaves_the_queue_at_once() {
-    let srv = start_matching(|_| {});
+    let srv = start();
     let (a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     join(&mut ca, json!({"mood": "chill", "interests": []}));
@@ -534,7 +511,7 @@ fn waiter_dropping_its_connection_leaves_the_queue_at_once() {
 #[test]
 fn joiner_pairs_with_the_waiter_sharing_most_interests() {
     // Tier 2 from the start: any shared interest qualifies.
-    let srv = start_matching(|c| c.match_tier1_secs = Duration::ZERO);
+    let srv = start_with(|c| c.match_tier1_secs = Duration::ZERO);
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let (_c, mut cc) = user(srv.addr, json!({}));
@@ -552,7 +529,7 @@ fn joiner_pairs_with_the_waiter_sharing_most_interests() {
 
 #[test]
 fn joiner_pairs_with_the_longest_waiter_among_equally_good_ones() {
-    let srv = start_matching(|c| c.match_tier1_secs = Duration::ZERO);
+    let srv = start_with(|c| c.match_tier1_secs = Duration::ZERO);
     let (_a, mut ca) = user(srv.addr, json!({}));
     let (_b, mut cb) = user(srv.addr, json!({}));
     let (_c, mut cc) = user(srv.addr, json!({}));

@@ -4,32 +4,11 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use tungstenite::Message;
-
-#[track_caller]
-fn assert_error(v: &Value, code: &str) {
-    assert_eq!(v["type"], "ERROR", "expected ERROR {code}: {v}");
-    assert_eq!(v["payload"]["code"], code, "wrong error code: {v}");
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// A server with a chat rate limit that never gets in the way.
-fn start_rooms(tweak: impl FnOnce(&mut duet::Config)) -> TestServer {
-    start_with(|c| {
-        c.chat_rate = 1e9;
-        c.chat_burst = 1_000_000;
-        c.queue_rate = 1e6;
-        c.queue_burst = 1_000_000;
-        tweak(c);
-    })
-}
 
 /// Sends a CHAT that must be acked; returns the ack's seq.
 #[track_caller]
@@ -41,7 +20,7 @@ fn chat_ok(c: &mut Client, room: &str, text: &str) -> u64 {
 
 #[test]
 fn chat_ack_and_chat_push_have_contract_shape_and_seq_starts_at_1() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let before = now_ms();
     let ack = a.request("CHAT", "m1", json!({"roomId": room, "text": "hello"}));
@@ -69,7 +48,7 @@ fn chat_ack_and_chat_push_have_contract_shape_and_seq_starts_at_1() {
 
 #[test]
 fn seq_orders_messages_from_both_senders() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     assert_eq!(chat_ok(&mut a, &room, "1"), 1);
     assert_eq!(b.recv_type("CHAT")["payload"]["seq"], 1);
@@ -89,7 +68,7 @@ fn seq_orders_messages_from_both_senders() {
 
 #[test]
 fn sender_never_gets_its_own_chat_back() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     for i in 0..3 {
         chat_ok(&mut a, &room, &format!("msg {i}"));
@@ -102,7 +81,7 @@ fn sender_never_gets_its_own_chat_back() {
 
 #[test]
 fn chat_text_is_trimmed() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     chat_ok(&mut a, &room, " \t\n  hello there \r\n ");
     assert_eq!(b.recv_type("CHAT")["payload"]["text"], "hello there");
@@ -116,7 +95,7 @@ fn chat_text_is_trimmed() {
 
 #[test]
 fn whitespace_only_chat_is_empty_message() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     for (i, text) in ["", "   ", "\n\t \r\n"].into_iter().enumerate() {
         let r = a.request("CHAT", &format!("e{i}"), json!({"roomId": room, "text": text}));
@@ -127,7 +106,7 @@ fn whitespace_only_chat_is_empty_message() {
 
 #[test]
 fn chat_over_max_chars_is_message_too_long_counting_scalar_values() {
-    let srv = start_rooms(|c| c.max_message_chars = 5);
+    let srv = start_with(|c| c.max_message_chars = 5);
     let (mut a, mut b, room) = pair(srv.addr);
     // 5 scalar values, 10 bytes: accepted.
     assert_eq!(chat_ok(&mut a, &room, "ééééé"), 1);
@@ -150,7 +129,7 @@ fn chat_over_max_chars_is_message_too_long_counting_scalar_values() {
 
 #[test]
 fn refused_chat_takes_no_seq() {
-    let srv = start_rooms(|c| c.max_message_chars = 10);
+    let srv = start_with(|c| c.max_message_chars = 10);
     let (mut a, mut b, room) = pair(srv.addr);
     assert_eq!(chat_ok(&mut a, &room, "one"), 1);
     assert_eq!(b.recv_type("CHAT")["payload"]["seq"], 1);
@@ -170,7 +149,7 @@ fn refused_chat_takes_no_seq() {
 
 #[test]
 fn chat_with_wrong_room_id_is_not_in_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     for (i, wrong) in ["nope", "", "0000000000000000", "ffffffffffffffff"].into_iter().enumerate() {
         if wrong == room {
@@ -186,7 +165,7 @@ fn chat_with_wrong_room_id_is_not_in_room() {
 
 #[test]
 fn room_id_must_match_exactly_not_just_parse_to_the_same_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let mut variants = Vec::new();
     if room.chars().any(|c| c.is_ascii_lowercase()) {
@@ -219,7 +198,7 @@ fn room_id_must_match_exactly_not_just_parse_to_the_same_room() {
 
 #[test]
 fn chat_with_another_pairs_room_id_is_not_in_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a1, _b1, _room1) = pair(srv.addr);
     let (mut a2, mut b2, room2) = pair(srv.addr);
     let r = a1.request("CHAT", "x", json!({"roomId": room2, "text": "intrude"}));
@@ -234,7 +213,7 @@ fn chat_with_another_pairs_room_id_is_not_in_room() {
 
 #[test]
 fn chat_when_not_in_a_room_is_not_in_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let u = register(srv.addr, json!({}));
     let mut c = Client::authed(srv.addr, &u);
     let r = c.request("CHAT", "c", json!({"roomId": "0000000000000001", "text": "hi"}));
@@ -247,7 +226,7 @@ fn chat_when_not_in_a_room_is_not_in_room() {
 
 #[test]
 fn chat_with_missing_or_mistyped_fields_is_bad_request() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let bad = [
         json!({"roomId": room}),
@@ -265,7 +244,7 @@ fn chat_with_missing_or_mistyped_fields_is_bad_request() {
 
 #[test]
 fn typing_is_acked_and_pushed_to_the_partner() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let r = a.request("TYPING", "t1", json!({"roomId": room, "isTyping": true}));
     assert_eq!(r["type"], "TYPING_ACK", "{r}");
@@ -281,7 +260,7 @@ fn typing_is_acked_and_pushed_to_the_partner() {
 
 #[test]
 fn typing_with_wrong_room_or_bad_flag_is_refused() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     assert_error(&a.request("TYPING", "t", json!({"roomId": "nope", "isTyping": true})), "NOT_IN_ROOM");
     assert_error(&a.request("TYPING", "t", json!({"roomId": room, "isTyping": "yes"})), "BAD_REQUEST");
@@ -290,7 +269,7 @@ fn typing_with_wrong_room_or_bad_flag_is_refused() {
 
 #[test]
 fn typing_when_not_in_a_room_is_not_in_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let u = register(srv.addr, json!({}));
     let mut c = Client::authed(srv.addr, &u);
     assert_error(
@@ -301,7 +280,7 @@ fn typing_when_not_in_a_room_is_not_in_room() {
 
 #[test]
 fn leave_room_replies_room_left_and_partner_gets_partner_left_left() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let r = a.request("LEAVE_ROOM", "lr", json!({"roomId": room}));
     assert_eq!(r["type"], "ROOM_LEFT", "{r}");
@@ -322,7 +301,7 @@ fn leave_room_replies_room_left_and_partner_gets_partner_left_left() {
 
 #[test]
 fn leave_room_with_wrong_room_id_is_not_in_room_and_keeps_the_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     assert_error(&a.request("LEAVE_ROOM", "lr", json!({"roomId": "nope"})), "NOT_IN_ROOM");
     b.expect_silence(Duration::from_millis(150));
@@ -332,7 +311,7 @@ fn leave_room_with_wrong_room_id_is_not_in_room_and_keeps_the_room() {
 
 #[test]
 fn next_replies_room_left_then_requeues_and_partner_gets_partner_left_next() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let r = a.request("NEXT", "n1", json!({}));
     assert_eq!(r["type"], "ROOM_LEFT", "{r}");
@@ -354,7 +333,7 @@ fn next_replies_room_left_then_requeues_and_partner_gets_partner_left_next() {
 
 #[test]
 fn next_requeues_with_the_last_queue_request_not_the_profile() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let ua = register(srv.addr, json!({"mood": "shy", "interests": ["golf"]}));
     let ub = register(srv.addr, json!({}));
     let uc = register(srv.addr, json!({}));
@@ -383,7 +362,7 @@ fn next_requeues_with_the_last_queue_request_not_the_profile() {
 
 #[test]
 fn next_outside_a_room_is_not_in_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let u = register(srv.addr, json!({}));
     let mut c = Client::authed(srv.addr, &u);
     assert_error(&c.request("NEXT", "n", json!({})), "NOT_IN_ROOM");
@@ -395,7 +374,7 @@ fn next_outside_a_room_is_not_in_room() {
 
 #[test]
 fn leave_room_outside_a_room_is_not_in_room() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let u = register(srv.addr, json!({}));
     let mut c = Client::authed(srv.addr, &u);
     assert_error(&c.request("LEAVE_ROOM", "l", json!({"roomId": "0000000000000001"})), "NOT_IN_ROOM");
@@ -405,7 +384,7 @@ fn leave_room_outside_a_room_is_not_in_room() {
 
 #[test]
 fn partner_dropping_connection_ends_room_with_partner_left_disconnected() {
-    let srv = start_rooms(|c| c.resume_grace_secs = Duration::ZERO);
+    let srv = start_with(|c| c.resume_grace_secs = Duration::ZERO);
     let (mut a, b, room) = pair(srv.addr);
     drop(b); // abrupt: no close frame
     let pl = a.recv_type("PARTNER_LEFT");
@@ -417,7 +396,7 @@ fn partner_dropping_connection_ends_room_with_partner_left_disconnected() {
 
 #[test]
 fn partner_closing_socket_ends_room_with_partner_left_disconnected() {
-    let srv = start_rooms(|c| c.resume_grace_secs = Duration::ZERO);
+    let srv = start_with(|c| c.resume_grace_secs = Duration::ZERO);
     let (mut a, mut b, room) = pair(srv.addr);
     b.ws.close(None).unwrap();
     let pl = a.recv_type("PARTNER_LEFT");
@@ -426,7 +405,7 @@ fn partner_closing_socket_ends_room_with_partner_left_disconnected() {
 
 #[test]
 fn unicode_text_round_trips_exactly() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     let texts = [
         "héllo wörld",
@@ -455,7 +434,7 @@ fn unicode_text_round_trips_exactly() {
 
 #[test]
 fn unicode_text_in_escaped_json_round_trips() {
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     // Surrogate-pair escapes as a client may send them.
     let raw = format!(
@@ -469,7 +448,7 @@ fn unicode_text_in_escaped_json_round_trips() {
 #[test]
 fn concurrent_chat_from_both_sides_arrives_in_room_order() {
     const N: usize = 300;
-    let srv = start_rooms(|_| {});
+    let srv = start();
     let (mut a, mut b, room) = pair(srv.addr);
     for i in 0..N {
         for (c, who) in [(&mut a, "a"), (&mut b, "b")] {

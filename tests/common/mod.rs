@@ -1,20 +1,46 @@
-//! Helpers for integration tests: a server on an ephemeral port, a raw
-//! HTTP client, and a WebSocket client that speaks duet's JSON. `raw` is a
-//! WebSocket client that can send anything; `serving` checks that a server
-//! still serves everyone after a test has been rough with it.
+//! Helpers for integration tests: a server on an ephemeral port, a
+//! WebSocket client that speaks duet's JSON (`Client`), and what many
+//! test files share. The submodules:
+//!
+//! - `http_client`: a raw HTTP/1.1 client (re-exported here);
+//! - `asserts`: the `ERROR` and HTTP error shapes, `Replies` (re-exported);
+//! - `frames`: WebSocket frames as bytes (its opcodes, `client_frame`,
+//!   `Ev` and `own` re-exported);
+//! - `raw`: a WebSocket client that can send anything;
+//! - `serving`: checks that a server still serves everyone after a test
+//!   has been rough with it;
+//! - `store`: a memory store with hooks, and a server over any store;
+//! - `process`: the `duet` binary as a child process;
+//! - `props`: shared pieces of the proptest suites;
+//! - `counting`: a counting allocator, for the files that register it.
 //!
 //! Every wait is bounded by `WAIT` so a broken server fails a test instead
 //! of hanging it; nothing sleeps to synchronise.
 #![allow(dead_code)]
 
+pub mod asserts;
+pub mod counting;
+pub mod frames;
+pub mod http_client;
+pub mod process;
+pub mod props;
 pub mod raw;
 pub mod serving;
+pub mod store;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+// Not every test file uses every re-export.
+#[allow(unused_imports)]
+pub use asserts::*;
+#[allow(unused_imports)]
+pub use frames::{Ev, client_frame, opcode, own};
+#[allow(unused_imports)]
+pub use http_client::*;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
@@ -26,127 +52,102 @@ pub struct TestServer {
     pub addr: SocketAddr,
 }
 
-/// A server with contract defaults on 127.0.0.1:0.
+impl TestServer {
+    /// Wraps a started server with the address it listens on.
+    pub fn of(server: duet::Server) -> TestServer {
+        let addr = server.local_addr();
+        TestServer { server, addr }
+    }
+}
+
+/// A server with the test defaults (`Config::for_tests`: the contract's,
+/// but two workers and rate limits out of the way) on 127.0.0.1:0.
 pub fn start() -> TestServer {
     start_with(|_| {})
 }
 
+/// A server with the test defaults, `tweak`ed.
 #[track_caller]
 pub fn start_with(tweak: impl FnOnce(&mut duet::Config)) -> TestServer {
+    TestServer::of(duet::Server::start(test_config(tweak)).expect("server starts"))
+}
+
+/// `Config::for_tests`, `tweak`ed (and test logging set up).
+pub fn test_config(tweak: impl FnOnce(&mut duet::Config)) -> duet::Config {
     let _ = env_logger::builder().is_test(true).try_init();
     let mut cfg = duet::Config::for_tests();
     tweak(&mut cfg);
-    let server = duet::Server::start(cfg).expect("server starts");
-    let addr = server.local_addr();
-    TestServer { server, addr }
+    cfg
 }
 
-/// A parsed HTTP response.
-#[derive(Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
+/// Now, in milliseconds since the Unix epoch (the unit of `sentAt`,
+/// `createdAt`, ban ends).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-impl HttpResponse {
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    }
-}
-
-/// Reads one response (Content-Length framed) from a stream.
-#[track_caller]
-pub fn read_response(s: &mut TcpStream) -> HttpResponse {
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).expect("response bytes");
-        assert!(n > 0, "connection closed before a full response: {:?}", String::from_utf8_lossy(&buf));
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let status = head[9..12].parse().expect("status code");
-    let len: usize = head
+/// Resident set size of this process (a server started here runs in
+/// it), KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
         .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = s.read(&mut chunk).expect("body bytes");
-        assert!(n > 0, "connection closed inside the body");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    HttpResponse { status, head, body: buf[head_end..head_end + len].to_vec() }
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
 }
 
-/// A TCP connection to `addr` from the loopback address `local`.
+/// A TCP connection to `addr` from the loopback address `local`, with
+/// `WAIT` as its read timeout.
 #[track_caller]
-pub fn tcp_from(addr: SocketAddr, local: std::net::Ipv4Addr) -> TcpStream {
+pub fn tcp_from(addr: SocketAddr, local: Ipv4Addr) -> TcpStream {
     use socket2::{Domain, Socket, Type};
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    sock.bind(&SocketAddr::new(local.into(), 0).into()).expect("bind a loopback source address");
+    sock.bind(&SocketAddr::new(local.into(), 0).into()).unwrap_or_else(|e| panic!("bind {local}: {e}"));
+    sock.connect(&addr.into()).unwrap_or_else(|e| panic!("connect from {local}: {e}"));
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s
+}
+
+/// A TCP connection to `addr` whose receive buffer is `rcvbuf` bytes, set
+/// before connecting so the advertised window stays small (no
+/// autotuning): a client that does not read soon backs up into the
+/// server. No read timeout is set.
+#[track_caller]
+pub fn small_window(addr: SocketAddr, rcvbuf: usize) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
     sock.connect(&addr.into()).expect("connect");
     sock.into()
 }
 
-/// Sends raw bytes on a fresh connection and reads one response.
+/// A server whose per-user queue-command bucket (`JOIN_QUEUE`,
+/// `LEAVE_QUEUE`, `NEXT`) holds `burst` tokens and all but never refills
+/// (0.001 a second), and a fresh user's client authenticated on it.
 #[track_caller]
-pub fn raw_http(addr: SocketAddr, request: &[u8]) -> HttpResponse {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(request).expect("send request");
-    read_response(&mut s)
+pub fn queue_limited(burst: u32) -> (TestServer, Client) {
+    let srv = start_with(|c| {
+        c.queue_rate = 0.001;
+        c.queue_burst = burst;
+    });
+    let c = Client::authed(srv.addr, &register(srv.addr, json!({})));
+    (srv, c)
 }
 
-/// One request with an optional bearer token and JSON body.
-#[track_caller]
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> HttpResponse {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    raw_http(addr, req.as_bytes())
+/// The `JOIN_QUEUE` payload for `mood` with no interests.
+pub fn in_mood(mood: &str) -> Value {
+    json!({"mood": mood, "interests": []})
 }
 
-/// A registered user.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: String,
-    pub token: String,
-    pub profile: Value,
-}
-
+/// `JOIN_QUEUE` with `payload`, which must be answered `QUEUE_WAITING`
+/// (echoing the id); returns that reply's payload.
 #[track_caller]
-pub fn register(addr: SocketAddr, body: Value) -> User {
-    let r = http(addr, "POST", "/api/users/registerOrUpdate", None, Some(&body));
-    assert_eq!(r.status, 200, "register: {}", String::from_utf8_lossy(&r.body));
-    let v = r.json();
-    User {
-        id: v["userId"].as_str().unwrap().into(),
-        token: v["authToken"].as_str().unwrap().into(),
-        profile: v["profile"].clone(),
-    }
+pub fn join(c: &mut Client, payload: Value) -> Value {
+    let r = c.request("JOIN_QUEUE", "join", payload);
+    assert_eq!(r["type"], "QUEUE_WAITING", "{r}");
+    r["payload"].clone()
 }
 
 /// A WebSocket client speaking duet's envelope.
@@ -157,40 +158,53 @@ pub struct Client {
 impl Client {
     #[track_caller]
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let (ws, resp) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
-        assert_eq!(resp.status(), 101);
-        Client { ws }
+        Client::over(TcpStream::connect(addr).expect("connect"), addr, &[])
     }
 
     /// Connects from another loopback source address (127.0.0.N): to the
     /// server, another client address (contract section 7).
     #[track_caller]
-    pub fn connect_from(addr: SocketAddr, local: std::net::Ipv4Addr) -> Client {
-        let stream = tcp_from(addr, local);
+    pub fn connect_from(addr: SocketAddr, local: Ipv4Addr) -> Client {
+        Client::over(tcp_from(addr, local), addr, &[])
+    }
+
+    /// Upgrades a connected stream to `/ws/chat`, with `headers` added to
+    /// the request, and sets `WAIT` as its read timeout; panics unless the
+    /// server answers 101.
+    #[track_caller]
+    pub fn over(stream: TcpStream, addr: SocketAddr, headers: &[(&str, &str)]) -> Client {
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        let (ws, resp) = tungstenite::client(format!("ws://{addr}/ws/chat"), stream).expect("upgrade");
+        let mut req = format!("ws://{addr}/ws/chat").into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            req.headers_mut().append(name, value.parse().expect("a header value"));
+        }
+        let (ws, resp) = tungstenite::client(req, stream).expect("upgrade");
         assert_eq!(resp.status(), 101);
         Client { ws }
     }
 
-    /// `connect_from`, then `AUTH`; returns after `AUTH_OK`.
+    /// Sends `AUTH` with `user`'s token; returns after `AUTH_OK`, which
+    /// must echo the id.
     #[track_caller]
-    pub fn authed_from(addr: SocketAddr, user: &User, local: std::net::Ipv4Addr) -> Client {
+    pub fn auth(&mut self, user: &User) {
+        self.send(json!({"type":"AUTH","id":"auth","payload":{"token": user.token}}));
+        assert_eq!(self.recv_type("AUTH_OK")["id"], "auth");
+    }
+
+    /// `connect_from`, then `auth`.
+    #[track_caller]
+    pub fn authed_from(addr: SocketAddr, user: &User, local: Ipv4Addr) -> Client {
         let mut c = Client::connect_from(addr, local);
-        c.send(json!({"type":"AUTH","id":"auth","payload":{"token": user.token}}));
-        assert_eq!(c.recv_type("AUTH_OK")["id"], "auth");
+        c.auth(user);
         c
     }
 
-    /// Connects and authenticates; returns after `AUTH_OK`.
+    /// `connect`, then `auth`.
     #[track_caller]
     pub fn authed(addr: SocketAddr, user: &User) -> Client {
         let mut c = Client::connect(addr);
-        c.send(json!({"type":"AUTH","id":"auth","payload":{"token": user.token}}));
-        let ok = c.recv_type("AUTH_OK");
-        assert_eq!(ok["id"], "auth");
+        c.auth(user);
         c
     }
 
@@ -252,17 +266,41 @@ impl Client {
         panic!("no close frame within {WAIT:?}");
     }
 
-    /// Asserts nothing but pings arrives for `d`.
+    /// Asserts no message arrives for the whole of `d`: pings and pongs
+    /// are skipped (and reading goes on until `d` is over); anything else
+    /// fails the test.
     #[track_caller]
     pub fn expect_silence(&mut self, d: Duration) {
-        self.ws.get_mut().set_read_timeout(Some(d)).unwrap();
-        match self.ws.read() {
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Ok(Message::Ping(_)) => {}
-            other => panic!("expected silence, got {other:?}"),
+        let started = Instant::now();
+        let deadline = started + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.ws.get_mut().set_read_timeout(Some(left)).unwrap();
+            match self.ws.read() {
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                other => panic!("expected silence for {d:?}, got {other:?} after {:?}", started.elapsed()),
+            }
         }
         self.ws.get_mut().set_read_timeout(Some(WAIT)).unwrap();
+    }
+}
+
+impl Replies for Client {
+    #[track_caller]
+    fn next_msg(&mut self) -> Result<Value, u16> {
+        loop {
+            match self.ws.read().expect("a message or the close frame") {
+                Message::Text(t) => return Ok(serde_json::from_str(&t).expect("JSON text frame")),
+                Message::Close(f) => return Err(f.map_or(1005, |f| u16::from(f.code))),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("expected a text message or the close, got {other:?}"),
+            }
+        }
     }
 }
 
@@ -277,71 +315,13 @@ pub fn pair(addr: SocketAddr) -> (Client, Client, String) {
 pub fn pair_users(addr: SocketAddr, a: &User, b: &User) -> (Client, Client, String) {
     let mut ca = Client::authed(addr, a);
     let mut cb = Client::authed(addr, b);
-    let payload = json!({"mood": "chill", "interests": []});
-    assert_eq!(ca.request("JOIN_QUEUE", "q", payload.clone())["type"], "QUEUE_WAITING");
-    assert_eq!(cb.request("JOIN_QUEUE", "q", payload)["type"], "QUEUE_WAITING");
+    join(&mut ca, in_mood("chill"));
+    join(&mut cb, in_mood("chill"));
     let fa = ca.recv_type("MATCH_FOUND");
     let fb = cb.recv_type("MATCH_FOUND");
     assert_eq!(fa["payload"]["roomId"], fb["payload"]["roomId"]);
     let room = fa["payload"]["roomId"].as_str().unwrap().to_string();
     (ca, cb, room)
-}
-
-/// A client frame: `first` is FIN|RSV|opcode; the payload is masked with
-/// `mask` when given (a server must refuse unmasked client frames).
-pub fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mut out = vec![first];
-    let m = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(m | n as u8),
-        n if n <= 0xffff => {
-            out.push(m | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(m | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(k) => {
-            out.extend_from_slice(&k);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
-}
-
-/// WebSocket opcodes, for tests that write raw frames.
-pub mod opcode {
-    pub const CONT: u8 = 0x0;
-    pub const TEXT: u8 = 0x1;
-    pub const BINARY: u8 = 0x2;
-    pub const CLOSE: u8 = 0x8;
-    pub const PING: u8 = 0x9;
-    pub const PONG: u8 = 0xA;
-}
-
-/// Owned copy of a `WsEvent`, to compare decoded streams.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ev {
-    Text(String),
-    Binary(Vec<u8>),
-    Ping(Vec<u8>),
-    Pong,
-    Close(u16),
-}
-
-pub fn own(e: duet::net::frame::WsEvent<'_>) -> Ev {
-    use duet::net::frame::WsEvent;
-    match e {
-        WsEvent::Text(t) => Ev::Text(t.to_owned()),
-        WsEvent::Binary(b) => Ev::Binary(b.to_vec()),
-        WsEvent::Ping(p) => Ev::Ping(p.to_vec()),
-        WsEvent::Pong => Ev::Pong,
-        WsEvent::Close(c) => Ev::Close(c),
-    }
 }
 
 /// Whether this runs under CI (`CI=true`), where tests that need a tool

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::opcode::*;
-use super::{User, WAIT, client_frame};
+use super::{Replies, User, WAIT, client_frame};
 
 /// The `Sec-WebSocket-Key` every upgrade request here sends, and the
 /// `Sec-WebSocket-Accept` the server must answer it with (RFC 6455 1.3).
@@ -247,7 +247,9 @@ impl Raw {
         }
     }
 
-    /// Asserts not one more byte arrives (pings included) for `d`.
+    /// Asserts not one more byte arrives for the whole of `d`: one read
+    /// that must time out. Unlike `Client::expect_silence`, a ping fails
+    /// it too (this client sees every frame).
     #[track_caller]
     pub fn expect_silence(&mut self, d: Duration) {
         assert!(self.buf.is_empty(), "unread bytes: {:?}", self.buf);
@@ -258,5 +260,20 @@ impl Raw {
             other => panic!("expected silence for {d:?}, got {other:?}"),
         }
         self.s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+}
+
+impl Replies for Raw {
+    #[track_caller]
+    fn next_msg(&mut self) -> Result<Value, u16> {
+        loop {
+            let f = self.frame();
+            match f.opcode {
+                TEXT => return Ok(f.json()),
+                CLOSE => return Err(f.close_code()),
+                PING | PONG => {}
+                _ => panic!("expected a text message or the close, got {f:?}"),
+            }
+        }
     }
 }

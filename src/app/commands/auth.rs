@@ -65,9 +65,11 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
         profile: ProfileView::of(&hub, record.id, &profile),
         room: hub.room_view(record.id),
     };
-    app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
-    // From here on the reactor takes full-size messages from this socket.
+    // The reactor takes full-size messages from this socket before the
+    // client can read AUTH_OK (regression: a 10 KB message sent right after
+    // AUTH_OK was refused with 1009 when the reactor wrote AUTH_OK first).
     app.out.push(Out::Authed { conn: req.conn });
+    app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
     hub.replay(record.id, req.conn, last_seq, old.is_none(), &ctx);
     Ok(Outcome::Replied)
 }
