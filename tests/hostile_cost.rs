@@ -45,8 +45,8 @@ use clap::Parser;
 use common::opcode::*;
 use common::raw::{Raw, masked};
 use common::*;
-use duet::app::outbox::OUT_QUEUE;
-use duet::app::worker::WORKER_QUEUE;
+use duet::link::outbox::OUT_QUEUE;
+use duet::link::queue::WORKER_BYTES;
 use duet::net::conn::{Connection, MAX_PENDING_OUT};
 use duet::net::frame::{MAX_MESSAGE, PRE_AUTH_MESSAGE};
 use duet::net::http::{MAX_BODY, MAX_HEAD};
@@ -197,12 +197,12 @@ fn kernel_bytes(port: u16) -> u64 {
 
 /// Open connections as the server counts them.
 fn connections(srv: &TestServer) -> i64 {
-    srv.server.state().metrics.connections.get()
+    srv.server.app.metrics.connections.get()
 }
 
 /// WebSockets the server closed with `code`.
 fn closes(srv: &TestServer, code: u16) -> u64 {
-    srv.server.state().metrics.ws_closes.get_or_create(&vec![("code", code)]).get()
+    srv.server.app.metrics.ws_closes.get_or_create(&vec![("code", code)]).get()
 }
 
 /// Polls (bounded) until the server counts `n` open connections.
@@ -364,7 +364,7 @@ fn cost_1_unauthenticated_sockets_holding_an_unfinished_4_kib_frame() {
     }
     round_trip(&mut obs, "sync");
     let kernel = meter.kernel_now();
-    assert_eq!(srv.server.state().metrics.refused_over_cap.get(), 50, "sockets refused over the cap");
+    assert_eq!(srv.server.app.metrics.refused_over_cap.get(), 50, "sockets refused over the cap");
     for (i, r) in held.iter().enumerate() {
         assert!(quiet_and_open(&r.s), "held socket {i} was answered or closed");
     }
@@ -661,8 +661,9 @@ fn cost_4_keep_alive_sockets_pipelining_gets_never_reading() {
 /// (JSON padded with whitespace to `MAX_MESSAGE`) as fast as the kernel
 /// takes them, never reading, for 2 s.
 ///
-/// Bound: a worker has at most `WORKER_QUEUE` (4096, app/worker.rs)
-/// messages in flight, each at most `MAX_MESSAGE` (64 KiB) = 256 MiB; the
+/// Bound: a worker has at most `WORKER_BYTES` (4 MiB, link/queue.rs) of
+/// messages in flight, plus what one decode call emits past the check (a
+/// read turn, 8 × `SCRATCH`); the
 /// socket's kept input, 2 × (64 KiB + 14 + 64 KiB); its unsent output
 /// 2 × (256 KiB + 64 KiB) plus what the kernel took; the outbox at most
 /// `OUT_QUEUE` (65,536, app/outbox.rs) pongs of ≤ 160 bytes.
@@ -710,7 +711,7 @@ fn cost_5_one_socket_pipelining_64_kib_pings_without_reading() {
         "shape 5: {messages} messages of 64 KiB sent in 2 s ({} MiB); an observer's PING then took {rtt:?}",
         sent >> 20
     );
-    let bound = WORKER_QUEUE * MAX_MESSAGE
+    let bound = (WORKER_BYTES + 8 * SCRATCH)
         + 2 * (MAX_MESSAGE + FRAME_HEAD + SCRATCH)
         + 2 * (MAX_PENDING_OUT + SCRATCH + CLOSE_FRAME)
         + kernel as usize
@@ -729,7 +730,7 @@ fn cost_5_one_socket_pipelining_64_kib_pings_without_reading() {
 /// bound of shape 5 holds per worker, so one client that spreads a few
 /// sockets over the workers can fill them all.
 ///
-/// Bound: workers × `WORKER_QUEUE` × `MAX_MESSAGE`, plus shape 5's
+/// Bound: workers × (`WORKER_BYTES` + 8 × `SCRATCH`), plus shape 5's
 /// per-socket terms for each socket.
 #[test]
 fn cost_5b_sockets_on_every_worker_pipelining_64_kib_pings() {
@@ -784,7 +785,7 @@ fn cost_5b_sockets_on_every_worker_pipelining_64_kib_pings() {
         + 2 * (MAX_PENDING_OUT + SCRATCH + CLOSE_FRAME)
         + size_of::<Connection>()
         + BOOKKEEPING;
-    let bound = workers * WORKER_QUEUE * MAX_MESSAGE
+    let bound = workers * (WORKER_BYTES + 8 * SCRATCH)
         + SOCKETS * per_socket
         + kernel as usize
         + OUT_QUEUE * 160

@@ -36,8 +36,9 @@ fn run(app: &App, queue: &WorkerQueue) {
     let mut sockets = Sockets::default();
     while queue.take(&mut work) {
         for cmd in work.drain(..) {
+            let weight = cmd.weight();
             app.handle(cmd, &mut sockets);
-            queue.handled();
+            queue.handled(weight);
         }
     }
 }

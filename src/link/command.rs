@@ -47,6 +47,15 @@ impl Command {
         }
     }
 
+    /// What it holds of a client's bytes, for the worker queue's byte bound.
+    pub fn weight(&self) -> usize {
+        match self {
+            Command::Text { text, .. } => text.len(),
+            Command::Http { req, .. } => req.body.len() + req.path.len() + req.query.len(),
+            _ => 0,
+        }
+    }
+
     /// Its kind, for logs.
     pub fn label(&self) -> &'static str {
         match self {

@@ -7,8 +7,10 @@
 //! message.
 //!
 //! Bound: a worker has at most [`WORKER_QUEUE`] text and HTTP commands in
-//! flight (sent or batched, not yet handled), counted in `inflight`; past
-//! it the reactor stops reading those sockets ([`WorkerLink::budget`]).
+//! flight (sent or batched, not yet handled), counted in `inflight`, and
+//! at most [`WORKER_BYTES`] of their text and bodies (plus what one decode
+//! call emits after the check, at most one read turn: 512 KiB); past either
+//! the reactor stops reading those sockets ([`WorkerLink::budget`]).
 //! Commands that must not be lost (closes, timeouts, timers, drain) are
 //! always accepted; they number at most a few per connection.
 
@@ -21,6 +23,11 @@ use super::command::Command;
 
 /// Commands in flight per worker, at most, before the reactor stops reading.
 pub const WORKER_QUEUE: usize = 4096;
+/// Bytes of messages and request bodies in flight per worker, at most,
+/// before the reactor stops reading: 4096 messages of 64 KiB would be
+/// 256 MiB, which one client could fill (regression: 259 MiB from one
+/// socket pipelining 64 KiB PINGs).
+pub const WORKER_BYTES: usize = 4 * 1024 * 1024;
 
 /// One worker's queue. A plain mutex and condvar: the worker parks at once
 /// when it runs dry (crossbeam's blocking receive spins and yields first,
@@ -50,8 +57,12 @@ pub struct WorkerLink {
     queue: Arc<Queue>,
     /// Commands sent to the worker and not yet handled.
     inflight: Arc<AtomicUsize>,
+    /// Their bytes (`Command::weight`).
+    inflight_bytes: Arc<AtomicUsize>,
     /// This tick's commands, sent by `flush`.
     batch: Vec<Command>,
+    /// Their bytes.
+    batch_bytes: usize,
 }
 
 /// The worker's end of its queue.
@@ -60,23 +71,36 @@ pub struct WorkerQueue {
     queue: Arc<Queue>,
     /// Lowered by one as each command is handled (the reactor's bound).
     inflight: Arc<AtomicUsize>,
+    /// Lowered by each handled command's weight.
+    inflight_bytes: Arc<AtomicUsize>,
 }
 
 /// A new queue: the reactor's end and the worker's.
 pub fn channel() -> (WorkerLink, WorkerQueue) {
     let queue = Arc::new(Queue { state: Mutex::new(QueueState::default()), wake: Condvar::new() });
     let inflight = Arc::new(AtomicUsize::new(0));
-    let link = WorkerLink { queue: queue.clone(), inflight: inflight.clone(), batch: Vec::new() };
-    (link, WorkerQueue { queue, inflight })
+    let inflight_bytes = Arc::new(AtomicUsize::new(0));
+    let link = WorkerLink {
+        queue: queue.clone(),
+        inflight: inflight.clone(),
+        inflight_bytes: inflight_bytes.clone(),
+        batch: Vec::new(),
+        batch_bytes: 0,
+    };
+    (link, WorkerQueue { queue, inflight, inflight_bytes })
 }
 
 impl WorkerLink {
     /// How many more messages may be taken from sockets for this worker.
     pub fn budget(&self) -> usize {
+        if self.inflight_bytes.load(Ordering::Acquire) + self.batch_bytes >= WORKER_BYTES {
+            return 0;
+        }
         WORKER_QUEUE.saturating_sub(self.inflight.load(Ordering::Acquire) + self.batch.len())
     }
 
     pub fn push(&mut self, cmd: Command) {
+        self.batch_bytes += cmd.weight();
         self.batch.push(cmd);
     }
 
@@ -86,6 +110,7 @@ impl WorkerLink {
             return;
         }
         self.inflight.fetch_add(self.batch.len(), Ordering::AcqRel);
+        self.inflight_bytes.fetch_add(std::mem::take(&mut self.batch_bytes), Ordering::AcqRel);
         let wake = {
             let mut q = self.queue.state.lock();
             if q.pending.is_empty() {
@@ -127,8 +152,10 @@ impl WorkerQueue {
         true
     }
 
-    /// One taken command was handled: room for one more in the bound.
-    pub fn handled(&self) {
+    /// One taken command, of this `Command::weight`, was handled: room
+    /// for one more in the bound.
+    pub fn handled(&self, weight: usize) {
         self.inflight.fetch_sub(1, Ordering::AcqRel);
+        self.inflight_bytes.fetch_sub(weight, Ordering::AcqRel);
     }
 }

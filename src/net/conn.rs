@@ -15,6 +15,9 @@ use crate::base::clock::Millis;
 
 /// Output a connection may have pending before it is closed with 1008.
 pub const MAX_PENDING_OUT: usize = 256 * 1024;
+/// Written output kept at the front of `out` at most before it is dropped
+/// (a drain costs a move of what is pending, so not after every write).
+const COMPACT_AT: usize = 64 * 1024;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +149,16 @@ impl Connection {
             match self.sock.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Flush::Failed,
                 Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // What was written goes, or a reader that keeps a little
+                    // pending forever would keep all it ever read here
+                    // (regression: 64 MiB in 0.6 s with an 88 KB send buffer).
+                    if self.out_pos >= COMPACT_AT {
+                        self.out.drain(..self.out_pos);
+                        self.out_pos = 0;
+                    }
+                    return Flush::WouldBlock;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Flush::Failed,
             }

@@ -46,6 +46,9 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 pub const SIGNALS: Token = Token(usize::MAX - 3);
 /// One read's worth; also the most a single read adds to a connection.
 const SCRATCH: usize = 64 * 1024;
+/// Kept HTTP input past which nothing more is read until requests are
+/// answered: one whole request at most (head and body).
+const HTTP_READ_AHEAD: usize = crate::net::http::MAX_HEAD + crate::net::http::MAX_BODY;
 /// Reads per readiness event before other sockets get their turn.
 const READS_PER_TURN: usize = 8;
 /// Worker replies applied per tick before sockets are polled again.
@@ -338,8 +341,10 @@ impl Reactor {
             // A WebSocket whose peer closed waits for the worker's echo.
             let awaiting_echo = conn.phase == Phase::Ws && conn.peer_closed;
             // HTTP is one request at a time: nothing more is read while a
-            // response is being written (the socket's buffers push back).
-            let answering = conn.phase == Phase::Http && conn.pending_out() > 0;
+            // response is being written, or while what was read already
+            // holds a request's worth (the socket's buffers push back).
+            let answering =
+                conn.phase == Phase::Http && (conn.pending_out() > 0 || conn.inbuf.len() >= HTTP_READ_AHEAD);
             if conn.paused || conn.phase == Phase::HttpAwaiting || awaiting_echo || answering {
                 self.scratch = scratch;
                 return;
@@ -426,6 +431,11 @@ impl Reactor {
             && used < buf.len()
         {
             buf.drain(..used);
+            // A buffer that once took several reads keeps no more than twice
+            // what it holds now (a pre-AUTH socket stays small).
+            if buf.capacity() > 2 * buf.len().max(4096) {
+                buf.shrink_to(buf.len().max(4096));
+            }
             conn.inbuf = buf;
         }
     }
@@ -595,8 +605,14 @@ impl Reactor {
             Flush::Done => match self.conns[slot].phase {
                 Phase::Closing => self.finish_close(slot),
                 Phase::Http if before > 0 => {
-                    let id = self.id_of(slot);
-                    self.again.push(id);
+                    // The next kept request is parsed now, before more is
+                    // read (a pipelining client must not outrun its answers).
+                    if !self.conns[slot].inbuf.is_empty() {
+                        self.process_inbuf(slot);
+                    }
+                    if let Some(id) = self.conns.get(slot).map(|c| c.generation) {
+                        self.again.push(ConnId::new(slot as u32, id));
+                    }
                 }
                 _ => {}
             },
