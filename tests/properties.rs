@@ -566,8 +566,8 @@ proptest! {
         };
         match (parse_envelope(&text), echo, ty_str) {
             (Ok(env), Some(echo), Some(t)) => {
-                prop_assert_eq!(env.id, echo);
-                prop_assert_eq!(env.ty, t);
+                prop_assert_eq!(env.id.map(|i| i.into_owned()), echo);
+                prop_assert_eq!(env.ty.into_owned(), t);
                 // The raw payload is passed on byte for byte (compared as
                 // text: serde_json's default float parsing is not exact);
                 // a null payload reads as absent.

@@ -236,11 +236,14 @@ impl App {
             }
         };
         let id = env.id.as_deref();
-        let user = self.hub().user_of(conn);
-        let req = commands::Request { conn, id, user, client: socket.client };
+        let req = commands::Request { conn, id, authed: socket.authed, client: socket.client };
         let outcome = catch_unwind(AssertUnwindSafe(|| commands::dispatch(self, &req, &env.ty, env.payload)));
         match outcome {
             Ok(Ok(Outcome::Replied)) => socket.refused = 0,
+            Ok(Ok(Outcome::Authenticated)) => {
+                socket.refused = 0;
+                socket.authed = true;
+            }
             Ok(Ok(Outcome::Closing)) => socket.done = true,
             Ok(Err(refusal)) => self.refuse(conn, id, refusal, socket),
             Err(_) => {

@@ -5,8 +5,9 @@
 //! the payload of the known type. Server messages are serialized straight
 //! into a complete WebSocket frame.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::base::frame::TextFrameBuilder;
@@ -14,12 +15,13 @@ use crate::base::frame::TextFrameBuilder;
 /// Longest client `id`, in characters.
 pub const MAX_ID_CHARS: usize = 64;
 
-/// A client message before its payload is looked at.
+/// A client message before its payload is looked at. Every field is
+/// borrowed from the message: parsing the envelope allocates nothing.
 #[derive(serde::Deserialize)]
 struct RawEnvelope<'a> {
     /// Any JSON value: a non-string is refused with the id still echoed.
-    #[serde(rename = "type")]
-    ty: Option<serde_json::Value>,
+    #[serde(rename = "type", borrow)]
+    ty: Option<&'a RawValue>,
     /// Raw, so a bad id is refused without failing the whole parse.
     #[serde(borrow)]
     id: Option<&'a RawValue>,
@@ -28,13 +30,14 @@ struct RawEnvelope<'a> {
     payload: Option<&'a RawValue>,
 }
 
-/// A parsed envelope.
+/// A parsed envelope, borrowing from the message (a string with escapes
+/// is the one thing that must be copied).
 #[derive(Debug)]
 pub struct Envelope<'a> {
     /// The message type, to dispatch on.
-    pub ty: String,
+    pub ty: Cow<'a, str>,
     /// The id to echo, already checked.
-    pub id: Option<String>,
+    pub id: Option<Cow<'a, str>>,
     /// Parsed by the handler of `ty`.
     pub payload: Option<&'a RawValue>,
 }
@@ -52,27 +55,37 @@ pub struct BadEnvelope {
 pub fn parse_envelope(text: &str) -> Result<Envelope<'_>, BadEnvelope> {
     let raw: RawEnvelope<'_> = serde_json::from_str(text)
         .map_err(|e| BadEnvelope { message: format!("malformed message: {e}"), id: None })?;
-    let id = match raw.id.map(|r| serde_json::from_str::<serde_json::Value>(r.get())) {
-        None | Some(Ok(serde_json::Value::Null)) => None,
-        Some(Ok(serde_json::Value::String(s))) if s.chars().count() <= MAX_ID_CHARS => Some(s),
-        Some(_) => {
-            return Err(BadEnvelope {
-                message: format!("id must be a string of at most {MAX_ID_CHARS} characters"),
-                id: None,
-            });
-        }
+    let id = match raw.id {
+        None => None,
+        Some(r) if r.get() == "null" => None,
+        Some(r) => match json_str(r) {
+            Some(s) if s.chars().count() <= MAX_ID_CHARS => Some(s),
+            _ => {
+                return Err(BadEnvelope {
+                    message: format!("id must be a string of at most {MAX_ID_CHARS} characters"),
+                    id: None,
+                });
+            }
+        },
     };
-    let ty = match raw.ty {
-        Some(serde_json::Value::String(s)) => s,
-        _ => {
-            return Err(BadEnvelope { message: "type must be a string".into(), id });
-        }
+    let Some(ty) = raw.ty.and_then(json_str) else {
+        return Err(BadEnvelope { message: "type must be a string".into(), id: id.map(Cow::into_owned) });
     };
     Ok(Envelope { ty, id, payload: raw.payload })
 }
 
-/// Parses a payload into `T`; an absent payload reads as `{}`.
-pub fn parse_payload<T: DeserializeOwned>(payload: Option<&RawValue>) -> Result<T, String> {
+/// A JSON string, borrowed when it has no escapes; None if not a string.
+fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if let Ok(s) = serde_json::from_str::<&str>(text) {
+        return Some(Cow::Borrowed(s));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+}
+
+/// Parses a payload into `T` (which may borrow from it); an absent
+/// payload reads as `{}`.
+pub fn parse_payload<'a, T: Deserialize<'a>>(payload: Option<&'a RawValue>) -> Result<T, String> {
     let text = payload.map_or("{}", |p| p.get());
     if !text.trim_start().starts_with('{') {
         return Err("payload must be an object".into());
@@ -94,7 +107,13 @@ struct OutEnvelope<'a, P> {
 
 /// A complete text frame carrying `{type, id?, payload}`.
 pub fn frame<P: Serialize>(ty: &str, id: Option<&str>, payload: &P) -> Vec<u8> {
-    let mut b = TextFrameBuilder::new(128);
+    frame_sized(ty, id, payload, 128)
+}
+
+/// As [`frame`], with room for `capacity` bytes of JSON, so a frame whose
+/// size is known up front costs exactly one allocation.
+pub fn frame_sized<P: Serialize>(ty: &str, id: Option<&str>, payload: &P, capacity: usize) -> Vec<u8> {
+    let mut b = TextFrameBuilder::new(capacity);
     // Our payload types serialize infallibly (no maps with non-string keys).
     let _ = serde_json::to_writer(b.body(), &OutEnvelope { ty, id, payload });
     b.finish()
@@ -152,7 +171,7 @@ mod tests {
     #[test]
     fn envelope_echoes_a_valid_id_and_refuses_a_long_one() {
         let env = parse_envelope(r#"{"type":"PING","id":"a1","payload":{}}"#).unwrap();
-        assert_eq!((env.ty.as_str(), env.id.as_deref()), ("PING", Some("a1")));
+        assert_eq!((&*env.ty, env.id.as_deref()), ("PING", Some("a1")));
         let long = "x".repeat(65);
         let err = parse_envelope(&format!(r#"{{"type":"PING","id":"{long}"}}"#)).unwrap_err();
         assert_eq!(err.id, None);

@@ -7,7 +7,12 @@
 //! change. Who the members are placed as (in this room, idle, ...) is the
 //! hub's business, not the room's.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::lock_api::ArcMutexGuard;
+use parking_lot::{Mutex, RawMutex};
 
 use super::typing::Typing;
 use crate::base::id::UserId;
@@ -48,31 +53,69 @@ impl Member {
     }
 }
 
-/// One kept message.
-#[derive(Debug, Clone)]
-pub struct Kept {
+/// One kept message, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptMessage<'a> {
     /// Its place in the room's order.
-    seq: u64,
-    /// Index in the room's members of the sender (a byte, not a user id:
-    /// a hundred of these are kept per room).
-    from: u8,
-    /// What was said, for a replay or a report's transcript.
-    text: Box<str>,
+    pub seq: u64,
+    /// Index in the room's members of the sender.
+    pub from: u8,
     /// Wall clock (epoch ms) when it was sent, as the clients saw it.
+    pub sent_at: u64,
+    /// What was said (borrowed unless it wraps around the ring's end).
+    pub text: Cow<'a, str>,
+}
+
+/// What is known of a kept message besides its text: 24 bytes.
+#[derive(Debug, Clone, Copy)]
+struct KeptMeta {
+    seq: u64,
     sent_at: u64,
+    /// Bytes of its text in the ring.
+    len: u32,
+    from: u8,
+}
+
+/// The last [`KEPT_MESSAGES`] messages of a room: their texts back to back
+/// in one byte ring, so keeping a message costs no allocation once the
+/// ring has grown to the room's usual size (and the text is copied once).
+#[derive(Debug, Default)]
+struct Kept {
+    /// Oldest first.
+    meta: VecDeque<KeptMeta>,
+    /// The texts, in the order of `meta`.
+    bytes: VecDeque<u8>,
 }
 
 impl Kept {
-    pub fn seq(&self) -> u64 {
-        self.seq
+    fn push(&mut self, seq: u64, from: u8, sent_at: u64, text: &str) {
+        if self.meta.len() == KEPT_MESSAGES
+            && let Some(old) = self.meta.pop_front()
+        {
+            self.bytes.drain(..old.len as usize);
+        }
+        self.meta.push_back(KeptMeta { seq, sent_at, len: text.len() as u32, from });
+        self.bytes.extend(text.as_bytes());
     }
 
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn sent_at(&self) -> u64 {
-        self.sent_at
+    fn iter(&self) -> impl Iterator<Item = KeptMessage<'_>> {
+        let (head, tail) = self.bytes.as_slices();
+        let mut at = 0usize;
+        self.meta.iter().map(move |m| {
+            let (start, end) = (at, at + m.len as usize);
+            at = end;
+            let text = if end <= head.len() {
+                Cow::Borrowed(std::str::from_utf8(&head[start..end]).unwrap_or_default())
+            } else if start >= head.len() {
+                let t = &tail[start - head.len()..end - head.len()];
+                Cow::Borrowed(std::str::from_utf8(t).unwrap_or_default())
+            } else {
+                let mut joined = head[start..].to_vec();
+                joined.extend_from_slice(&tail[..end - head.len()]);
+                Cow::Owned(String::from_utf8(joined).unwrap_or_default())
+            };
+            KeptMessage { seq: m.seq, from: m.from, sent_at: m.sent_at, text }
+        })
     }
 }
 
@@ -91,13 +134,22 @@ pub struct Room {
     started_at: u64,
     /// The last [`KEPT_MESSAGES`] messages: replayed on resume (those after
     /// the client's `lastSeq`) and a report's transcript (the last 20).
-    recent: VecDeque<Kept>,
+    recent: Kept,
+    /// Held by whoever pushes frames about this room, from before the hub
+    /// lets go until its frames are queued: a `CHAT` is serialized after
+    /// the hub is unlocked, so this is what keeps both members' view of the
+    /// room in `seq` order (see `hub::rooms`). Never taken while waiting
+    /// for the hub, so it cannot deadlock with it.
+    gate: Arc<Mutex<()>>,
 }
+
+/// Proof that frames about a room may be pushed now, in room order.
+pub type RoomGate = ArcMutexGuard<RawMutex, ()>;
 
 impl Room {
     /// A room just opened at `started_at` (epoch ms): no message yet.
     pub fn new(mood: Mood, members: [Member; 2], shared: Box<[Box<str>]>, started_at: u64) -> Room {
-        Room { mood, members, seq: 0, shared, started_at, recent: VecDeque::new() }
+        Room { mood, members, seq: 0, shared, started_at, recent: Kept::default(), gate: Arc::default() }
     }
 
     pub fn mood(&self) -> Mood {
@@ -148,18 +200,20 @@ impl Room {
     /// Keeps a message `user` sent and gives it the next `seq`, returned.
     pub fn post(&mut self, user: UserId, text: &str, sent_at: u64) -> u64 {
         self.seq += 1;
-        let seq = self.seq;
         let from = self.sides(user).0 as u8;
-        if self.recent.len() == KEPT_MESSAGES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(Kept { seq, from, text: text.into(), sent_at });
-        seq
+        self.recent.push(self.seq, from, sent_at, text);
+        self.seq
+    }
+
+    /// Waits for whoever is pushing frames about this room, then holds
+    /// the gate until the returned guard is dropped.
+    pub fn gate(&self) -> RoomGate {
+        self.gate.lock_arc()
     }
 
     /// The kept messages `user`'s partner sent after `last_seq`, in order:
     /// what `user` missed.
-    pub fn missed_by(&self, user: UserId, last_seq: u64) -> impl Iterator<Item = &Kept> {
+    pub fn missed_by(&self, user: UserId, last_seq: u64) -> impl Iterator<Item = KeptMessage<'_>> {
         let (me, _) = self.sides(user);
         self.recent.iter().filter(move |m| m.seq > last_seq && m.from as usize != me)
     }
@@ -167,16 +221,38 @@ impl Room {
     /// The last `lines` kept messages, as `reporter` reports them.
     pub fn transcript(&self, reporter: UserId, lines: usize) -> Vec<TranscriptLine> {
         let (me, _) = self.sides(reporter);
-        let skip = self.recent.len().saturating_sub(lines);
+        let skip = self.recent.meta.len().saturating_sub(lines);
         self.recent
             .iter()
             .skip(skip)
             .map(|m| TranscriptLine {
                 from: if m.from as usize == me { "reporter" } else { "reported" },
-                text: m.text.clone(),
+                text: m.text.into(),
                 sent_at: m.sent_at,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_messages_read_back_whole_across_the_rings_end() {
+        let mut k = Kept::default();
+        let texts: Vec<String> = (0..250).map(|i| format!("message {i} {}", "é".repeat(i % 7))).collect();
+        for (i, t) in texts.iter().enumerate() {
+            k.push(i as u64 + 1, (i % 2) as u8, 1000 + i as u64, t);
+        }
+        let back: Vec<_> = k.iter().collect();
+        assert_eq!(back.len(), KEPT_MESSAGES);
+        for (m, (i, t)) in back.iter().zip(texts.iter().enumerate().skip(150)) {
+            assert_eq!(
+                (m.seq, m.from, m.sent_at, &*m.text),
+                (i as u64 + 1, (i % 2) as u8, 1000 + i as u64, t.as_str())
+            );
+        }
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Socket {
     /// Being closed (a failed `AUTH`, 4429, a fault): nothing more from it
     /// is handled, whatever it already sent.
     pub done: bool,
+    /// An `AUTH` succeeded on it: the first, lock-free check of kinds that
+    /// need a user (the hub is still asked which user, under its lock).
+    pub authed: bool,
 }
 
 /// The state of one worker's connections.

@@ -28,7 +28,7 @@ pub struct Auth {
 }
 
 pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
-    if req.user.is_some() {
+    if req.authed {
         return Err(Refusal::bad_request("this socket is already authenticated"));
     }
     let token = match p.token {
@@ -71,7 +71,7 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
     app.out.push(Out::Authed { conn: req.conn });
     app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
     hub.replay(record.id, req.conn, last_seq, old.is_none(), &ctx);
-    Ok(Outcome::Replied)
+    Ok(Outcome::Authenticated)
 }
 
 fn reject(app: &App, req: &Request<'_>, message: &str) -> Result<Outcome, Refusal> {

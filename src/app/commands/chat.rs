@@ -1,8 +1,16 @@
 //! `CHAT {roomId, text}` → `CHAT_ACK {roomId, seq, sentAt}` to the sender
 //! and `CHAT {roomId, seq, text, sentAt}` to the partner.
 //!
-//! The text is checked before the lock is taken; the `seq` is assigned and
-//! both frames are queued under it, so both sides see room order.
+//! One hub lock per message: it checks the user, the rate and the room,
+//! keeps the text and reserves the `seq`; the frames are serialized and
+//! queued after the hub is unlocked, under the room's gate (taken inside
+//! the lock), which keeps both members' view in `seq` order. The payload
+//! is parsed borrowing from the message, and the text is copied once into
+//! the room's kept ring: a `CHAT` costs two allocations in the worker, its
+//! two frames (one more with `--store-messages`, the stored text; and one
+//! for a text or room id that needs JSON unescaping).
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 
@@ -16,16 +24,20 @@ use crate::link::outbox::Delivery;
 use crate::store::{Event, MessageRow};
 
 #[derive(Deserialize)]
-pub struct Chat {
+pub struct Chat<'a> {
     /// Must name the sender's room.
-    #[serde(rename = "roomId")]
-    room_id: String,
+    #[serde(rename = "roomId", borrow)]
+    room_id: Cow<'a, str>,
     /// Checked against the text rules before the hub is locked.
-    text: String,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
 }
 
-pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
-    let user = req.user()?;
+/// JSON beside the payload strings of a `CHAT` or `CHAT_ACK`: the envelope,
+/// field names, two numbers of at most 20 digits.
+const FRAME_OVERHEAD: usize = 128;
+
+pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
     // Text rules cost nothing under the lock: checked first, reported
     // after the rate limit and the room, which a client must fix first.
     let text = validate::chat_text(&p.text, app.cfg.max_message_chars)
@@ -42,22 +54,43 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat) -> Result<(), Refusal> {
         });
     let sent_at = crate::app::wall_ms();
     let now = app.clock.now();
-    let mut hub = app.hub();
-    hub.take(user, Limit::Chat, now)?;
-    let id = hub.own_room(user, &p.room_id)?;
+    let (user, id, posted) = {
+        let mut hub = app.hub();
+        let user = req.user_in(&hub)?;
+        hub.take(user, Limit::Chat, now)?;
+        let id = hub.own_room(user, &p.room_id)?;
+        let text = text.as_ref().map_err(Clone::clone)?;
+        (user, id, hub.post(id, user, text, sent_at)?)
+    };
     let text = text?;
-    let (seq, partner) = hub.post(id, user, text, sent_at)?;
+    let seq = posted.seq;
     let stored = app.cfg.store_messages.then(|| text.into());
     let length = text.chars().count() as u32;
-    let row = MessageRow { room: id, seq, sender: user, sent_at, length, text: stored };
-    app.store.record(Event::Message(row));
-    let room_id = p.room_id.as_str();
-    if let Some(partner) = partner {
+    app.store.record(Event::Message(MessageRow {
+        room: id,
+        seq,
+        sender: user,
+        sent_at,
+        length,
+        text: stored,
+    }));
+    let room_id = &*p.room_id;
+    if let Some(partner) = posted.partner {
         let push = ChatPush { room_id, seq, text, sent_at };
-        app.out.frame(partner, protocol::frame("CHAT", None, &push));
+        let size = FRAME_OVERHEAD + room_id.len() + escaped_len(text);
+        app.out.frame(partner, protocol::frame_sized("CHAT", None, &push, size));
     }
     let ack = ChatAck { room_id, seq, sent_at };
-    app.out.frame(req.conn, protocol::frame("CHAT_ACK", req.id, &ack));
+    let size = FRAME_OVERHEAD + room_id.len() + req.id.map_or(0, escaped_len);
+    app.out.frame(req.conn, protocol::frame_sized("CHAT_ACK", req.id, &ack, size));
+    drop(posted.gate);
     app.metrics.messages.inc();
     Ok(())
+}
+
+/// The length of `s` as a JSON string body, for the texts duet accepts
+/// (controls but tab, LF, CR are refused): each of `"` `\` and those
+/// three takes two bytes.
+fn escaped_len(s: &str) -> usize {
+    s.len() + s.bytes().filter(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t')).count()
 }

@@ -21,7 +21,6 @@ pub struct JoinQueue {
 }
 
 pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
-    let user = req.user()?;
     let random_mode = match p.mode.as_deref() {
         None | Some("same_mood") => false,
         Some("random") => true,
@@ -32,6 +31,7 @@ pub fn run(app: &App, req: &Request<'_>, p: JoinQueue) -> Result<(), Refusal> {
         p.interests.map(|l| validate::interests(&l.0)).transpose().map_err(Refusal::bad_request)?;
     let ctx = app.ctx();
     let mut hub = app.hub();
+    let user = req.user_in(&hub)?;
     hub.take(user, Limit::Queue, app.clock.now())?;
     let profile =
         hub.profile(user).cloned().ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))?;

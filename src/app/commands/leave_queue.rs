@@ -7,8 +7,8 @@ use crate::app::protocol::{self, Empty, Refusal};
 use crate::link::outbox::Delivery;
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
-    let user = req.user()?;
     let mut hub = app.hub();
+    let user = req.user_in(&hub)?;
     hub.take(user, Limit::Queue, app.clock.now())?;
     hub.leave_queue(user)?;
     app.out.frame(req.conn, protocol::frame("QUEUE_LEFT", req.id, &Empty {}));

@@ -1,6 +1,8 @@
 //! `LEAVE_ROOM {roomId}` → `ROOM_LEFT {roomId}`; the partner gets
 //! `PARTNER_LEFT {reason:"left"}`.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use super::Request;
@@ -10,18 +12,19 @@ use crate::app::view::RoomRef;
 use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
-pub struct LeaveRoom {
+pub struct LeaveRoom<'a> {
     /// Must name the sender's room.
-    #[serde(rename = "roomId")]
-    room_id: String,
+    #[serde(rename = "roomId", borrow)]
+    room_id: Cow<'a, str>,
 }
 
-pub fn run(app: &App, req: &Request<'_>, p: LeaveRoom) -> Result<(), Refusal> {
-    let user = req.user()?;
+pub fn run(app: &App, req: &Request<'_>, p: LeaveRoom<'_>) -> Result<(), Refusal> {
     let ctx = app.ctx();
     let mut hub = app.hub();
+    let user = req.user_in(&hub)?;
     let id = hub.own_room(user, &p.room_id)?;
-    app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &p.room_id }));
+    // After the room's last frames (end_room waits for them).
     hub.end_room(id, user, "left", &ctx);
+    app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &p.room_id }));
     Ok(())
 }

@@ -20,6 +20,7 @@ mod typing;
 use serde_json::value::RawValue;
 
 use super::App;
+use super::hub::Hub;
 use super::protocol::{Refusal, parse_payload};
 use crate::base::addr::ClientAddr;
 use crate::base::id::ConnId;
@@ -66,8 +67,11 @@ pub struct Request<'a> {
     pub conn: ConnId,
     /// The id to echo in the one direct reply.
     pub id: Option<&'a str>,
-    /// The authenticated user, if the socket has one.
-    pub user: Option<UserId>,
+    /// This worker saw an `AUTH` succeed on the socket: kinds that need a
+    /// user get past the first check. The user itself is read under the
+    /// handler's one hub lock (`user_in`), which also catches a socket
+    /// superseded or evicted since.
+    pub authed: bool,
     /// The address the socket speaks for (contract section 7).
     pub client: ClientAddr,
 }
@@ -77,16 +81,22 @@ pub struct Request<'a> {
 pub enum Outcome {
     /// Its reply is sent.
     Replied,
+    /// `AUTH` succeeded: the socket speaks for a user from now on.
+    Authenticated,
     /// The socket is being closed (a failed `AUTH`): nothing more it sent
     /// is handled.
     Closing,
 }
 
 impl Request<'_> {
-    /// The user, present for every kind that `needs_auth`.
-    fn user(&self) -> Result<UserId, Refusal> {
-        self.user.ok_or_else(|| Refusal::new("UNAUTHENTICATED", "send AUTH first"))
+    /// The user this socket speaks for, read from the locked hub.
+    fn user_in(&self, hub: &Hub) -> Result<UserId, Refusal> {
+        hub.user_of(self.conn).ok_or_else(unauthenticated)
     }
+}
+
+fn unauthenticated() -> Refusal {
+    Refusal::new("UNAUTHENTICATED", "send AUTH first")
 }
 
 /// Test-only faults: `FAULT_PANIC` panics outside any lock (one panic
@@ -98,7 +108,7 @@ fn inject_fault(app: &App, req: &Request<'_>, ty: &str) {
         "FAULT_PANIC" => panic!("injected fault"),
         "FAULT_PANIC_IN_ROOM" => {
             let mut hub = app.hub();
-            if let Some(user) = req.user {
+            if let Some(user) = hub.user_of(req.conn) {
                 hub.break_place_for_fault(user);
             }
             panic!("injected fault inside a transition");
@@ -117,8 +127,8 @@ pub fn dispatch(
     #[cfg(feature = "fault-injection")]
     inject_fault(app, req, ty);
     let kind = Kind::parse(ty).ok_or_else(|| Refusal::bad_request(format!("unknown message type {ty:?}")))?;
-    if kind.needs_auth() {
-        req.user()?;
+    if kind.needs_auth() && !req.authed {
+        return Err(unauthenticated());
     }
     let bad = Refusal::bad_request;
     let replied = match kind {

@@ -11,14 +11,15 @@ use crate::app::view::RoomRef;
 use crate::link::outbox::Delivery;
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
-    let user = req.user()?;
     let ctx = app.ctx();
     let mut hub = app.hub();
+    let user = req.user_in(&hub)?;
     hub.take(user, Limit::Queue, app.clock.now())?;
     let (id, request) = hub.room_and_request(user).ok_or_else(Refusal::not_in_room)?;
+    // After the room's last frames (end_room waits for them).
+    hub.end_room(id, user, "next", &ctx);
     let room_id = room_id_str(id);
     app.out.frame(req.conn, protocol::frame("ROOM_LEFT", req.id, &RoomRef { room_id: &room_id }));
-    hub.end_room(id, user, "next", &ctx);
     // Cannot be refused: the user was just made idle.
     let _ = hub.join(user, request, None, &ctx);
     Ok(())

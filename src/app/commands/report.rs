@@ -37,7 +37,6 @@ pub struct ReportMsg {
 }
 
 pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
-    let user = req.user()?;
     let reason = crate::store::report_reason(&p.reason).ok_or_else(|| {
         Refusal::bad_request("reason must be spam, abuse, inappropriate, underage or other")
     })?;
@@ -49,8 +48,9 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
         return Err(Refusal::bad_request("details must not contain control characters but tab and newlines"));
     }
     let ctx = app.ctx();
-    let (room_id, report) = {
+    let (user, room_id, report) = {
         let hub = app.hub();
+        let user = req.user_in(&hub)?;
         let id = hub.own_room(user, &p.room_id)?;
         let room = hub.room(id).ok_or_else(Refusal::not_in_room)?;
         let transcript = room.transcript(user, TRANSCRIPT);
@@ -68,7 +68,7 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
             reporter_addr: Some(req.client),
             counts_for_ban: ctx.wall.saturating_sub(created) >= app.cfg.auto_ban_min_age,
         };
-        (id, report)
+        (user, id, report)
     };
     // Stored (committed) before anything is said or ended: if the store
     // fails, the reporter learns so and the room stays open.
@@ -79,13 +79,13 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
         .map_err(|e| Refusal::new("INTERNAL", format!("the report was not stored: {e}")))?;
     {
         let mut hub = app.hub();
-        let reply = serde_json::json!({ "reportId": report_id });
-        app.out.frame(req.conn, protocol::frame("REPORTED", req.id, &reply));
         // The room may have ended while the report was stored.
         if hub.own_room(user, &p.room_id).is_ok() {
             hub.end_room(room_id, user, "left", &ctx);
         }
         hub.forbid_pair(user, reported);
+        let reply = serde_json::json!({ "reportId": report_id });
+        app.out.frame(req.conn, protocol::frame("REPORTED", req.id, &reply));
     }
     auto_ban(app, reported, ctx.wall);
     Ok(())

@@ -19,9 +19,9 @@ pub struct Typing {
 }
 
 pub fn run(app: &App, req: &Request<'_>, p: Typing) -> Result<(), Refusal> {
-    let user = req.user()?;
     let ctx = app.ctx();
     let mut hub = app.hub();
+    let user = req.user_in(&hub)?;
     let id = hub.own_room(user, &p.room_id)?;
     hub.typing(id, user, p.is_typing, &ctx);
     app.out.frame(req.conn, protocol::frame("TYPING_ACK", req.id, &Empty {}));

@@ -297,10 +297,12 @@ impl Hub {
         };
         let partner = room.partner_of(user).user();
         let rid = room_id_str(id);
+        let order = room.gate();
         for m in room.missed_by(user, last_seq) {
-            let push = ChatPush { room_id: &rid, seq: m.seq(), text: m.text(), sent_at: m.sent_at() };
+            let push = ChatPush { room_id: &rid, seq: m.seq, text: &m.text, sent_at: m.sent_at };
             ctx.out.frame(conn, protocol::frame("CHAT", None, &push));
         }
+        drop(order);
         if resumed {
             self.partner_push(id, user, "PARTNER_BACK", ctx);
         }

@@ -4,14 +4,21 @@
 //!
 //! Invariant: every member of a room has a session placed in that room,
 //! and every session placed in a room is one of its members; a room is in
-//! `rooms` from its `MATCH_FOUND` until its end is recorded. Every frame
-//! about a room is pushed while the hub is locked, so both members see the
-//! room's events in `seq` order.
+//! `rooms` from its `MATCH_FOUND` until its end is recorded.
+//!
+//! Order: every frame about a room is pushed while holding the room's gate
+//! (`Room::gate`), taken while the hub is locked. A `CHAT` keeps the gate
+//! after the hub is unlocked, until its two frames are queued; whoever
+//! comes next for that room (another `CHAT`, a `PARTNER_LEFT`, a `TYPING`)
+//! waits for it inside the hub lock, which is brief (serializing two
+//! frames) and cannot deadlock (a gate holder never waits for the hub).
+//! So both members see the room's events in `seq` order, and the hub is
+//! not held while a `CHAT` is serialized.
 
 use super::{Ctx, Hub, Place};
 use crate::app::matcher::{Pair, QueueKey};
 use crate::app::protocol::{self, Refusal};
-use crate::app::room::{Member, Room, room_id_str};
+use crate::app::room::{Member, Room, RoomGate, room_id_str};
 use crate::app::typing::{Step, Typing};
 use crate::app::view::{self, MatchFound, PartnerLeft, RoomRef, TypingPush};
 use crate::base::clock::Millis;
@@ -20,22 +27,27 @@ use crate::link::command::AppTimer;
 use crate::link::outbox::Delivery;
 use crate::store::{Event, Mood};
 
+/// A `CHAT` kept and numbered: its frames go out under `gate`.
+pub struct Posted {
+    /// The message's place in the room's order.
+    pub seq: u64,
+    /// The partner's socket, if attached (else the message waits in the
+    /// room's kept messages for a resume).
+    pub partner: Option<ConnId>,
+    /// Held until both frames are queued.
+    pub gate: RoomGate,
+}
+
 impl Hub {
     /// `CHAT` from `user` in `room` (already checked as theirs): keeps the
-    /// message and gives it the next `seq`; returns that and the partner's
-    /// socket, if attached. The caller pushes both frames before it lets
-    /// go of the hub.
-    pub fn post(
-        &mut self,
-        room: u64,
-        user: UserId,
-        text: &str,
-        sent_at: u64,
-    ) -> Result<(u64, Option<ConnId>), Refusal> {
+    /// message and gives it the next `seq`. The caller queues the frames
+    /// after unlocking the hub, before dropping the returned gate.
+    pub fn post(&mut self, room: u64, user: UserId, text: &str, sent_at: u64) -> Result<Posted, Refusal> {
         let room = self.rooms.get_mut(&room).ok_or_else(Refusal::not_in_room)?;
         let partner = self.sessions.get(&room.partner_of(user).user()).and_then(|s| s.conn);
+        let gate = room.gate();
         let seq = room.post(user, text, sent_at);
-        Ok((seq, partner))
+        Ok(Posted { seq, partner, gate })
     }
 
     /// `TYPING {isTyping}` from `user` in `room` (already checked as
@@ -60,6 +72,7 @@ impl Hub {
         match f(room.typing_of(user), ctx.now) {
             Step::Relay(is_typing) => {
                 let Some(room) = self.rooms.get(&id) else { return };
+                let _order = room.gate();
                 if let Some(conn) = self.partner_conn(room, user) {
                     let rid = room_id_str(id);
                     ctx.out.frame(
@@ -78,6 +91,7 @@ impl Hub {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
+        let _order = r.gate();
         if let Some(conn) = self.partner_conn(r, user) {
             let rid = room_id_str(room);
             ctx.out.frame(conn, protocol::frame(ty, None, &RoomRef { room_id: &rid }));
@@ -97,6 +111,9 @@ impl Hub {
             self.cancel_wait(user, "shutdown", ctx);
         }
         for (id, room) in self.rooms.drain() {
+            // Its last CHAT is queued before DrainReady, behind which the
+            // reactor says goodbye.
+            drop(room.gate());
             ctx.store.record(Event::Room(room.row(id, Some((ctx.wall, "shutdown")))));
         }
         for s in self.sessions.values_mut() {
@@ -175,6 +192,8 @@ impl Hub {
         let Some(room) = self.rooms.remove(&room_id) else {
             return;
         };
+        // After the room's last CHAT is queued; none can follow (it is gone).
+        let _order = room.gate();
         ctx.store.record(Event::Room(room.row(room_id, Some((ctx.wall, reason)))));
         let (me, other) = room.sides(leaver);
         let partner = room.members()[other].user();
