@@ -234,6 +234,17 @@ impl Room {
     }
 }
 
+pub fn room_id_str(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// Accepts exactly the server's own spelling (16 lowercase hex digits), so
+/// the id a partner sees is always the one `MATCH_FOUND` gave them.
+pub fn parse_room_id(s: &str) -> Option<u64> {
+    let canonical = s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if canonical { u64::from_str_radix(s, 16).ok() } else { None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,15 +265,4 @@ mod tests {
             );
         }
     }
-}
-
-pub fn room_id_str(id: u64) -> String {
-    format!("{id:016x}")
-}
-
-/// Accepts exactly the server's own spelling (16 lowercase hex digits), so
-/// the id a partner sees is always the one `MATCH_FOUND` gave them.
-pub fn parse_room_id(s: &str) -> Option<u64> {
-    let canonical = s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if canonical { u64::from_str_radix(s, 16).ok() } else { None }
 }
