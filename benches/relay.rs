@@ -3,9 +3,11 @@
 //! end over loopback sockets: client frame → reactor → worker → reactor →
 //! partner socket, with the sender's ack.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use duet::app::App;
@@ -21,6 +23,31 @@ use duet::store::memory::MemoryStore;
 use duet::store::{Mood, Profile, UserId};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
+
+/// Counts allocations (all threads): the worker path is measured on the
+/// bench thread with nothing else running, so the count is its own.
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 fn profile() -> Arc<Profile> {
     Arc::new(Profile {
@@ -63,6 +90,20 @@ fn worker_path(c: &mut Criterion) {
             .to_string();
     let mut sockets = duet::app::sockets::Sockets::default();
     sockets.open(a, duet::base::addr::ClientAddr::default());
+    sockets.get(a).expect("opened").authed = true;
+    // Allocations per CHAT in the worker, the command's own text (made
+    // by the reactor) not counted.
+    let rounds = 10_000;
+    let cmds: Vec<Command> =
+        (0..rounds).map(|_| Command::Text { conn: a, text: text.as_str().into() }).collect();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for cmd in cmds {
+        app.handle(cmd, &mut sockets);
+        black_box(inbox.rx.try_recv().expect("push"));
+        black_box(inbox.rx.try_recv().expect("ack"));
+    }
+    let per = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / rounds as f64;
+    println!("relay/worker_path: {per:.2} allocations per CHAT in the worker");
     c.bench_function("relay/worker_path", |bench| {
         bench.iter(|| {
             app.handle(Command::Text { conn: a, text: text.as_str().into() }, &mut sockets);
