@@ -66,7 +66,7 @@ print(f"\nmedians over {out}:")
 for spec in specs:
     label = spec.split("=", 1)[0]
     runs = []
-    for f in sorted(glob.glob(os.path.join(out, f"{label}-*.json"))):
+    for f in sorted(glob.glob(os.path.join(out, f"{label}-[0-9]*.json"))):
         try:
             runs.append(json.load(open(f)))
         except Exception:

@@ -74,7 +74,12 @@ pub fn channel(waker: Arc<Waker>) -> (Outbox, Inbox) {
 impl Outbox {
     pub fn push(&self, out: Out) {
         // A send fails only once the reactor is gone (shutdown): nothing to do.
-        if self.tx.send(out).is_ok() && !self.armed.swap(true, Ordering::AcqRel) {
+        // The fence pairs with the reactor's after it disarms: either the
+        // reactor's check sees this push, or this sees it disarmed.
+        if self.tx.send(out).is_ok() && {
+            std::sync::atomic::fence(Ordering::SeqCst);
+            !self.armed.swap(true, Ordering::SeqCst)
+        } {
             let _ = self.waker.wake();
         }
     }

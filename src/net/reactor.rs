@@ -217,7 +217,13 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         let mut backlog = false;
         while !self.shared.life.stopping.load(Ordering::Acquire) {
-            let timeout = if backlog || !self.again.is_empty() {
+            // Workers wake the reactor only once it is about to sleep: a
+            // push while it is still busy is picked up by the check below,
+            // without an eventfd write.
+            self.inbox.armed.store(false, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let replies = !self.inbox.rx.is_empty();
+            let timeout = if backlog || replies || !self.again.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 self.timers
@@ -490,7 +496,8 @@ impl Reactor {
 
     /// Applies worker output; true when more is waiting.
     fn drain_outgoing(&mut self) -> bool {
-        self.inbox.armed.store(false, Ordering::Release);
+        // Busy from here until the next poll: pushes need not wake us.
+        self.inbox.armed.store(true, Ordering::SeqCst);
         for _ in 0..OUT_PER_TICK {
             match self.inbox.rx.try_recv() {
                 Ok(out) => self.apply(out),
