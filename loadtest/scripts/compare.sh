@@ -78,5 +78,6 @@ for spec in specs:
         return round(statistics.median(vals), 2) if vals else None
     lost = sum((r.get("lost") or 0) for r in runs)
     print(f"{label:>10}: n={len(runs)} server {med('server_cpu_us_per_msg')} µs/msg, harness {med('harness_cpu_us_per_msg')} µs/msg, "
-          f"p50 {med('latency_us','p50',1000)} p99 {med('latency_us','p99',1000)} ms, {med('delivered_per_sec')} msgs/s, lost {lost}")
+          f"p50 {med('latency_us','p50',1000)} p99 {med('latency_us','p99',1000)} ms, {med('delivered_per_sec')} msgs/s, lost {lost}, "
+          f"server {med('server_bytes_per_conn')} B/conn")
 EOF
