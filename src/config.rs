@@ -70,9 +70,21 @@ pub struct Config {
     /// Identities cached in memory for token checks (PostgreSQL store).
     #[arg(long, env = "DUET_TOKEN_CACHE", default_value_t = 100_000)]
     pub token_cache: usize,
-    /// Redis URL; unset = single node.
-    #[arg(long, env = "DUET_REDIS_URL")]
+    /// Redis URL; set = this process is a node of the cluster that shares
+    /// that Redis and prefix; unset = single node.
+    #[arg(long, env = "DUET_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel: clusters (and tests) sharing
+    /// one Redis are isolated by it.
+    #[arg(long, env = "DUET_REDIS_PREFIX", default_value = "duet")]
+    pub redis_prefix: String,
+    /// This node's name in the cluster (default: generated, unique).
+    #[arg(long, env = "DUET_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Bind with SO_REUSEPORT, so several processes on one machine share
+    /// one port (each with its own reactor).
+    #[arg(long, env = "DUET_REUSE_PORT", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub reuse_port: bool,
     /// Exact-interest matching window, seconds.
     #[arg(long, env = "DUET_MATCH_TIER1_SECS", default_value = "10", value_parser = parse_secs)]
     pub match_tier1_secs: Duration,
@@ -194,6 +206,18 @@ impl Config {
         c.register_per_minute = 1_000_000;
         c.max_connections_per_ip = 0;
         c
+    }
+
+    /// The node id: `--node-id`, or a fresh one (host name, process id and
+    /// a random suffix: unique, and readable in `/api/admin/stats`).
+    pub fn node_name(&self) -> String {
+        if let Some(id) = self.node_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            return id.to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host = host.trim();
+        let host = if host.is_empty() { "duet" } else { host };
+        format!("{host}-{}-{:04x}", std::process::id(), rand::random::<u16>())
     }
 
     /// Worker count, resolved.

@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod base;
+pub mod bus;
 pub mod config;
 pub mod link;
 pub mod metrics;

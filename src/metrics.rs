@@ -53,6 +53,10 @@ pub struct Metrics {
     pub queue_size: Family<MoodLabel, Gauge>,
     /// Time from `JOIN_QUEUE` to `MATCH_FOUND`, per matched user.
     pub match_wait: Histogram,
+    /// Redis round trips (cluster nodes), seconds.
+    pub redis_round_trip: Histogram,
+    /// Redis calls that failed (unreachable, timed out, refused).
+    pub redis_errors: Counter,
     /// Sockets refused by `--max-connections-per-ip` (answered 429).
     pub refused_over_cap: Counter,
     /// WebSockets the server closed on a client, by close code (protocol
@@ -97,6 +101,9 @@ impl Metrics {
             // 50 ms .. ~105 s: a wait is bounded by match-timeout-secs.
             match_wait: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
             refused_over_cap: Counter::default(),
+            // 50 µs .. ~400 ms: a loopback round trip is ~0.1 ms.
+            redis_round_trip: Histogram::new(exponential_buckets(0.00005, 2.0, 14)),
+            redis_errors: Counter::default(),
             ws_closes: Family::default(),
             registry: Registry::default(),
         };
@@ -139,6 +146,8 @@ impl Metrics {
             "Sockets refused by --max-connections-per-ip (HTTP 429)",
             m.refused_over_cap.clone(),
         );
+        r.register("duet_redis_round_trip_seconds", "Redis round trips", m.redis_round_trip.clone());
+        r.register("duet_redis_errors", "Redis calls that failed", m.redis_errors.clone());
         r.register(
             "duet_ws_closes",
             "WebSockets closed by the server on a client, by code",

@@ -14,6 +14,7 @@ use crate::app::blocklist::Blocklist;
 use crate::app::{App, view, worker};
 use crate::base::addr::TrustedProxies;
 use crate::base::clock::Clock;
+use crate::bus::{Bus, BusMetrics};
 use crate::config::Config;
 use crate::link::lifecycle::Lifecycle;
 use crate::link::outbox;
@@ -24,13 +25,32 @@ use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::{PgOptions, PgStore};
 
-/// Health as the reactor asks for it: the store's status, which never
-/// blocks (`Store::status`).
-struct StoreHealth(Arc<dyn Store>);
+/// Health as the reactor asks for it: the store's status (which never
+/// blocks, `Store::status`), this node's name and, in a cluster, whether
+/// Redis is reachable (a flag the bus keeps; no round trip).
+struct ServerHealth {
+    store: Arc<dyn Store>,
+    node: String,
+    bus: Option<Arc<Bus>>,
+}
 
-impl Health for StoreHealth {
+impl Health for ServerHealth {
     fn degraded(&self) -> Option<String> {
-        self.0.status().degraded
+        if let Some(reason) = self.store.status().degraded {
+            return Some(reason);
+        }
+        match &self.bus {
+            Some(bus) if !bus.is_up() => Some("redis unreachable".into()),
+            _ => None,
+        }
+    }
+
+    fn facts(&self) -> Vec<(&'static str, serde_json::Value)> {
+        let mut facts = vec![("node", self.node.clone().into())];
+        if let Some(bus) = &self.bus {
+            facts.push(("redis", if bus.is_up() { "ok" } else { "unreachable" }.into()));
+        }
+        facts
     }
 }
 
@@ -71,7 +91,7 @@ pub struct Server {
 const ECHO_MAX_MESSAGE: usize = 20 * 1024 * 1024;
 
 /// Pending connections the kernel may queue before `accept`.
-const LISTEN_BACKLOG: libc::c_int = 4096;
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// Descriptors kept back from connections for the listener, logs, etc.
 const FD_RESERVE: usize = 64;
@@ -96,6 +116,36 @@ pub fn raise_fd_limit() -> usize {
         }
         lim.rlim_cur as usize
     }
+}
+
+/// The Redis link with `--redis-url`: this process is then a cluster node.
+fn open_bus(cfg: &Config, node: &str, metrics: &Metrics) -> io::Result<Option<Arc<Bus>>> {
+    let Some(url) = cfg.redis_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let figures =
+        BusMetrics { round_trip: metrics.redis_round_trip.clone(), errors: metrics.redis_errors.clone() };
+    let bus =
+        Bus::open(url, &cfg.redis_prefix, node, figures).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(Some(bus))
+}
+
+/// The listening socket. A burst of connects beyond the backlog costs
+/// each client a one-second SYN retry, so it asks for `LISTEN_BACKLOG`
+/// (Linux caps it at net.core.somaxconn). With `reuse_port`, several
+/// processes bind the same port and the kernel spreads connections over
+/// them (`SO_REUSEPORT`).
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
 /// `--echo` exists only in a build with the cargo feature `echo`, and even
@@ -143,16 +193,14 @@ impl Server {
         let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let listener = mio::net::TcpListener::bind(cfg.listen)?;
-        // mio listens with a backlog of 1024; a burst of connects beyond it
-        // costs each client a one-second SYN retry, so ask for more (Linux
-        // caps it at net.core.somaxconn). Listening again only resizes it.
-        // SAFETY: listen on a valid, owned, listening socket descriptor.
-        unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), LISTEN_BACKLOG) };
+        let listener = bind(cfg.listen, cfg.reuse_port)?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Lifecycle::default());
         let clock = Clock::new();
-        let health: Arc<dyn Health> = Arc::new(StoreHealth(store.clone()));
+        let node = cfg.node_name();
+        let bus = open_bus(&cfg, &node, &metrics)?;
+        let health: Arc<dyn Health> =
+            Arc::new(ServerHealth { store: store.clone(), node: node.clone(), bus: bus.clone() });
         let (out, inbox) = outbox::channel(waker.clone());
         let blocklist = match &cfg.blocklist {
             Some(path) => Blocklist::load(path).map_err(|e| {

@@ -99,6 +99,9 @@ impl Reactor {
         if let Some(reason) = degraded {
             body["reason"] = reason.into();
         }
+        for (name, value) in self.shared.health.facts() {
+            body[name] = value;
+        }
         Response::json(if draining { 503 } else { 200 }, body.to_string().into_bytes())
     }
 

@@ -27,4 +27,9 @@ pub trait Health: Send + Sync {
     /// Why the server is degraded (it still serves, e.g. while the
     /// database is away), or `None` when it is fine. Must not block.
     fn degraded(&self) -> Option<String>;
+    /// Fields the health answer adds (the node's name, a back end's
+    /// state). Must not block.
+    fn facts(&self) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
 }
