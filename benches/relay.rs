@@ -72,6 +72,7 @@ fn worker_path(c: &mut Criterion) {
         Arc::new(Metrics::default()),
         Clock::new(),
         Blocklist::empty(),
+        None,
     );
     let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
     let room = {

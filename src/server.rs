@@ -11,10 +11,12 @@ use log::info;
 use mio::{Poll, Waker};
 
 use crate::app::blocklist::Blocklist;
+use crate::app::cluster::Cluster;
+use crate::app::cluster::receiver::ClusterReceiver;
 use crate::app::{App, view, worker};
 use crate::base::addr::TrustedProxies;
 use crate::base::clock::Clock;
-use crate::bus::{Bus, BusMetrics};
+use crate::bus::{Bus, BusMetrics, heartbeat};
 use crate::config::Config;
 use crate::link::lifecycle::Lifecycle;
 use crate::link::outbox;
@@ -130,6 +132,28 @@ fn open_bus(cfg: &Config, node: &str, metrics: &Metrics) -> io::Result<Option<Ar
     Ok(Some(bus))
 }
 
+/// Starts this node's subscriber and heartbeat.
+fn join_cluster(bus: &Arc<Bus>, cluster: &Arc<Cluster>, app: &Arc<App>, node: &str) -> io::Result<()> {
+    let channel = format!("ch:{node}");
+    let receiver = Arc::new(ClusterReceiver { app: app.clone(), cluster: cluster.clone() });
+    bus.subscribe(vec![channel.clone()], receiver)?;
+    // What the scripts publish for this node is lost until it listens: a
+    // node that starts with Redis up serves only once it does.
+    if bus.answers() && !bus.wait_listening(std::time::Duration::from_secs(2)) {
+        log::warn!("redis: not subscribed 2 s after start; the cluster counts as unreachable until it is");
+    }
+    let (cluster, app) = (cluster.clone(), app.clone());
+    heartbeat::spawn(bus.clone(), channel, move |_bus, _recovered| {
+        let info = serde_json::json!({
+            "connections": app.metrics.connections.get(),
+            "onlineUsers": app.hub().online(),
+        });
+        if let Err(e) = cluster.beat(crate::app::wall_ms(), &info.to_string()) {
+            log::warn!("cluster: heartbeat failed: {e}");
+        }
+    })
+}
+
 /// The listening socket. A burst of connects beyond the backlog costs
 /// each client a one-second SYN retry, so it asks for `LISTEN_BACKLOG`
 /// (Linux caps it at net.core.somaxconn). With `reuse_port`, several
@@ -211,7 +235,15 @@ impl Server {
         if !blocklist.is_empty() {
             info!("blocklist: {} entries", blocklist.len());
         }
-        let app = Arc::new(App::new(&cfg, store, out, metrics.clone(), clock, blocklist));
+        let cluster = bus.as_ref().map(|b| {
+            let ms = |d: std::time::Duration| d.as_millis() as u64;
+            let cooldown = ms(cfg.rematch_cooldown_secs);
+            Arc::new(Cluster::new(b.clone(), ms(cfg.resume_grace_secs), ms(cfg.match_tier1_secs), cooldown))
+        });
+        let app = Arc::new(App::new(&cfg, store, out, metrics.clone(), clock, blocklist, cluster.clone()));
+        if let (Some(bus), Some(cluster)) = (&bus, &cluster) {
+            join_cluster(bus, cluster, &app, &node)?;
+        }
         let workers = cfg.worker_count();
         let (senders, _handles) = worker::spawn(app.clone(), workers);
         let net = NetConfig {
@@ -271,6 +303,10 @@ impl Server {
     fn wait_and_flush(&mut self) {
         let Some(h) = self.reactor.take() else { return };
         let _ = h.join();
+        if let Some(cluster) = &self.app.cluster {
+            cluster.leave_cluster();
+            cluster.bus.stop();
+        }
         if let Err(e) = self.app.store.flush(FLUSH_WITHIN) {
             log::error!("store: not everything was written before exit: {e}");
         }

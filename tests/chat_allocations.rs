@@ -54,6 +54,7 @@ fn room(store_messages: bool) -> Room {
         Arc::new(Metrics::default()),
         Clock::new(),
         Blocklist::empty(),
+        None,
     );
     let (a, b) = (ConnId::new(1, 1), ConnId::new(2, 1));
     let profile = Arc::new(Profile {

@@ -195,7 +195,7 @@ fn delete_me(app: &App, req: &Request) -> Response {
         return store_failure(e);
     }
     let ctx = app.ctx();
-    app.hub().evict(user.id, "deleted", 1000, &ctx);
+    app.evict_everywhere(user.id, "deleted", 1000, &ctx);
     Response::no_content()
 }
 

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod blocklist;
+pub mod cluster;
 pub mod commands;
 pub mod guard;
 pub mod http_api;
@@ -78,6 +79,8 @@ pub struct App {
     pub out: Outbox,
     /// Counters handlers bump and `/metrics` encodes.
     pub metrics: Arc<Metrics>,
+    /// Set on a cluster node (`--redis-url`).
+    pub cluster: Option<Arc<cluster::Cluster>>,
     /// The bundled web client, rendered once at start.
     pub web: web::WebClient,
 }
@@ -90,6 +93,7 @@ impl App {
         metrics: Arc<Metrics>,
         clock: Clock,
         blocklist: blocklist::Blocklist,
+        cluster: Option<Arc<cluster::Cluster>>,
     ) -> App {
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         let rules = hub::Rules {
@@ -113,7 +117,8 @@ impl App {
             registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),
             clock,
             store,
-            hub: Mutex::new(Hub::new(rules)),
+            hub: Mutex::new(Hub::new(rules, cluster.clone())),
+            cluster,
             out,
             metrics,
             web: web::WebClient::new(cfg),
@@ -149,8 +154,20 @@ impl App {
     pub fn ban(&self, user: UserId, until: u64, reason: &str, by: &str) -> Result<(), StoreError> {
         self.store.set_ban(user, Ban { until, reason: reason.into(), by: by.into() })?;
         let ctx = self.ctx();
-        self.hub().evict(user, "banned", 4403, &ctx);
+        self.evict_everywhere(user, "banned", 4403, &ctx);
         Ok(())
+    }
+
+    /// Ends what `user` holds here, and on a cluster node also on the node
+    /// holding the user's socket (contract section 8: a ban through any
+    /// node closes the socket wherever it is).
+    pub fn evict_everywhere(&self, user: UserId, reason: &'static str, code: u16, ctx: &Ctx<'_>) {
+        self.hub().evict(user, reason, code, ctx);
+        if let Some(cluster) = &self.cluster
+            && let Err(e) = cluster.evict_remote(user, reason, code)
+        {
+            log::warn!("cluster: could not reach the node holding {user}: {e}");
+        }
     }
 
     /// Runs one command for a worker whose connections' state is
@@ -218,6 +235,25 @@ impl App {
                     AppTimer::TypingRetry { user, room } => hub.typing_retry(room, user, &ctx),
                     AppTimer::ResumeExpired { user, room, conn } => {
                         hub.resume_expired(user, room, conn, &ctx)
+                    }
+                    AppTimer::ClusterGrace { room, away, at, .. } => {
+                        drop(hub);
+                        if let Some(cluster) = &self.cluster {
+                            let until = (ctx.wall + cluster.cooldown).to_string();
+                            let rid = room::room_id_str(room);
+                            if let Err(e) =
+                                cluster.end_room(&rid, away, "disconnected", "", "idle", &until, Some(at))
+                            {
+                                log::warn!("cluster: a room whose grace ran out could not be ended: {e}");
+                            }
+                        }
+                    }
+                    AppTimer::ClusterCommit { user, pair } => {
+                        let pending = hub.c_pending(user, pair);
+                        drop(hub);
+                        if pending && let Some(cluster) = &self.cluster {
+                            let _ = cluster.abort(&format!("{pair:016x}"), None);
+                        }
                     }
                 }
             }

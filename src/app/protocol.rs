@@ -119,6 +119,19 @@ pub fn frame_sized<P: Serialize>(ty: &str, id: Option<&str>, payload: &P, capaci
     b.finish()
 }
 
+/// The JSON of `{type, id?, payload}` alone, not framed (for a script to
+/// publish, or to wrap later with [`json_frame`]).
+pub fn frame_json<P: Serialize>(ty: &str, id: Option<&str>, payload: &P) -> String {
+    serde_json::to_string(&OutEnvelope { ty, id, payload }).unwrap_or_default()
+}
+
+/// A complete text frame carrying JSON that is already written.
+pub fn json_frame(json: &str) -> Vec<u8> {
+    let mut b = TextFrameBuilder::new(json.len());
+    b.body().extend_from_slice(json.as_bytes());
+    b.finish()
+}
+
 /// The payload of `ERROR`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

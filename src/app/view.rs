@@ -181,6 +181,11 @@ pub struct Reason<'a> {
 /// The complete `SESSION_ENDED {reason}` frame. The reactor is given the
 /// idle and shutdown ones at start (`NetConfig`), so it can end a session
 /// without knowing what one is.
+/// A value as JSON text (our views serialize infallibly).
+pub fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 pub fn session_ended(reason: &str) -> Vec<u8> {
     super::protocol::frame("SESSION_ENDED", None, &Reason { reason })
 }

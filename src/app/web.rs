@@ -150,6 +150,7 @@ mod tests {
             Arc::new(Metrics::default()),
             Clock::new(),
             Blocklist::empty(),
+            None,
         );
         let req = Request { method: Some(Method::Get), path: path.into(), ..Request::default() };
         let client = crate::base::addr::ClientAddr::of(IpAddr::V4(Ipv4Addr::LOCALHOST));

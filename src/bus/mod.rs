@@ -76,6 +76,12 @@ pub struct Bus {
     node: String,
     /// Whether Redis answered the last attempt.
     up: AtomicBool,
+    /// Whether this node's channels are subscribed (when a subscriber was
+    /// started): what the scripts publish for this node arrives only then,
+    /// so without it the cluster counts as unreachable.
+    listening: AtomicBool,
+    /// A subscriber was started: `listening` matters.
+    subscribes: AtomicBool,
     /// Idle connections for `call`.
     pool: Mutex<Vec<redis::Connection>>,
     /// When the next reconnection may be tried, and the current backoff.
@@ -106,6 +112,8 @@ impl Bus {
             prefix: format!("{prefix}:"),
             node: node.to_owned(),
             up: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
+            subscribes: AtomicBool::new(false),
             pool: Mutex::new(Vec::new()),
             retry: Mutex::new((Instant::now(), MIN_BACKOFF)),
             stopping: AtomicBool::new(false),
@@ -127,8 +135,34 @@ impl Bus {
         &self.node
     }
 
+    /// Redis answers and, if this node subscribes, its channels are heard.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+            && (!self.subscribes.load(Ordering::Acquire) || self.listening.load(Ordering::Acquire))
+    }
+
+    /// Redis answered the last attempt (whether or not this node listens).
+    pub fn answers(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// The subscriber says whether it is subscribed now.
+    pub(crate) fn set_listening(&self, on: bool) {
+        self.listening.store(on, Ordering::Release);
+        let _guard = self.wake.0.lock();
+        self.wake.1.notify_all();
+    }
+
+    /// Waits (at most `d`) until this node's channels are subscribed.
+    pub fn wait_listening(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let mut guard = self.wake.0.lock();
+        while !self.listening.load(Ordering::Acquire) && !self.is_stopping() {
+            if self.wake.1.wait_until(&mut guard, deadline).timed_out() {
+                break;
+            }
+        }
+        self.listening.load(Ordering::Acquire)
     }
 
     /// Ends the bus's threads (at their next tick).
@@ -176,7 +210,7 @@ impl Bus {
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, BusError> {
-        if !self.is_up() {
+        if !self.up.load(Ordering::Acquire) {
             return Err(BusError::Unreachable("marked unreachable".into()));
         }
         let pooled = self.pool.lock().pop();
@@ -220,7 +254,7 @@ impl Bus {
     /// Tries to reconnect if the backoff allows; true if Redis is up.
     /// Called by the heartbeat thread only.
     pub fn try_reconnect(&self) -> bool {
-        if self.is_up() {
+        if self.up.load(Ordering::Acquire) {
             return true;
         }
         let mut retry = self.retry.lock();
@@ -256,6 +290,7 @@ impl Bus {
         channels: Vec<String>,
         receiver: Arc<dyn Receiver>,
     ) -> std::io::Result<()> {
+        self.subscribes.store(true, Ordering::Release);
         subscriber::spawn(self.clone(), channels.iter().map(|c| self.key(c)).collect(), receiver)
     }
 }

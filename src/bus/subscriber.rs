@@ -28,7 +28,9 @@ pub(super) fn spawn(
     thread::Builder::new().name("duet-redis-sub".into()).spawn(move || {
         let mut backoff = MIN_BACKOFF;
         while !bus.is_stopping() {
-            match listen(&bus, &channels, &*receiver) {
+            let result = listen(&bus, &channels, &*receiver);
+            bus.set_listening(false);
+            match result {
                 Ok(()) => backoff = MIN_BACKOFF,
                 Err(e) => {
                     warn!("redis: subscription lost ({e}); resubscribing in {backoff:?}");
@@ -51,6 +53,7 @@ fn listen(bus: &Bus, channels: &[String], receiver: &dyn Receiver) -> redis::Red
     }
     sub.set_read_timeout(Some(READ_TICK))?;
     info!("redis: subscribed to {} channels", channels.len());
+    bus.set_listening(true);
     receiver.resubscribed();
     let mut heard = Instant::now();
     loop {

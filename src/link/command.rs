@@ -78,6 +78,12 @@ pub enum AppTimer {
     TierUp { user: UserId, ticket: u64 },
     /// The waiter reached the match timeout.
     MatchTimeout { user: UserId, ticket: u64 },
+    /// Cluster: `away` (the partner of `user`) left `room` at `at` (epoch
+    /// ms); its grace ran out here, on the node that told `user`.
+    ClusterGrace { user: UserId, room: u64, away: UserId, at: u64 },
+    /// Cluster: the pairing `pair` offered for `user` was not committed in
+    /// time: abort it (the other node is dead or slow).
+    ClusterCommit { user: UserId, pair: u64 },
     /// A typing change held back by the relay bound may go out now.
     TypingRetry { user: UserId, room: u64 },
     /// A dropped user's resume grace in `room` ran out.
@@ -92,6 +98,8 @@ impl AppTimer {
             AppTimer::TierUp { user, .. }
             | AppTimer::MatchTimeout { user, .. }
             | AppTimer::TypingRetry { user, .. }
+            | AppTimer::ClusterGrace { user, .. }
+            | AppTimer::ClusterCommit { user, .. }
             | AppTimer::ResumeExpired { user, .. } => user.0 as u64,
         }
     }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{Outcome, Request};
 use crate::app::App;
 use crate::app::protocol::{self, Refusal};
+use crate::app::room::room_id_str;
 use crate::app::view::{self, AuthOk, ProfileView};
 use crate::link::outbox::{Delivery, Out};
 use crate::store::hash_token;
@@ -59,6 +60,46 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
     if let Some(old) = old {
         app.out.frame(old, view::session_ended("superseded"));
         app.out.close(old, 4409, "superseded");
+    }
+    if hub.cluster().is_some() {
+        // A failure leaves the socket unauthenticated: the client may retry.
+        let attached = match hub.c_attach_user(record.id, last_seq, &ctx) {
+            Ok(a) => a,
+            Err(refusal) => {
+                hub.unbind(req.conn);
+                return Err(refusal);
+            }
+        };
+        let room = attached.room.as_ref().map(|r| {
+            serde_json::json!({
+                "roomId": room_id_str(r.id),
+                "partner": serde_json::from_str::<serde_json::Value>(&r.partner_view).unwrap_or_default(),
+                "mood": r.mood,
+                "lastSeq": r.last_seq,
+            })
+        });
+        let ok = serde_json::json!({
+            "userId": record.id,
+            "profile": ProfileView::of(&hub, record.id, &profile),
+            "room": room,
+        });
+        let mut ok = ok;
+        if ok["room"].is_null()
+            && let Some(o) = ok.as_object_mut()
+        {
+            o.remove("room");
+        }
+        app.out.push(Out::Authed { conn: req.conn });
+        app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
+        if let Some(r) = &attached.room {
+            let rid = room_id_str(r.id);
+            for kept in &r.missed {
+                let Ok(k) = serde_json::from_str::<serde_json::Value>(kept) else { continue };
+                let push = serde_json::json!({"roomId": rid, "seq": k["seq"], "text": k["text"], "sentAt": k["sentAt"]});
+                app.out.frame(req.conn, protocol::frame("CHAT", None, &push));
+            }
+        }
+        return Ok(Outcome::Authenticated);
     }
     let ok = AuthOk {
         user_id: record.id,

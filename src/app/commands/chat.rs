@@ -60,6 +60,10 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
         hub.take(user, Limit::Chat, now)?;
         let id = hub.own_room(user, &p.room_id)?;
         let text = text.as_ref().map_err(Clone::clone)?;
+        if let Some(cluster) = hub.cluster().cloned() {
+            drop(hub);
+            return cluster_chat(app, req, &cluster, user, id, text, sent_at);
+        }
         (user, id, hub.post(id, user, text, sent_at)?)
     };
     let text = text?;
@@ -84,6 +88,44 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
     let size = FRAME_OVERHEAD + room_id.len() + req.id.map_or(0, escaped_len);
     app.out.frame(req.conn, protocol::frame_sized("CHAT_ACK", req.id, &ack, size));
     drop(posted.gate);
+    app.metrics.messages.inc();
+    Ok(())
+}
+
+/// On a cluster node the room is in Redis: the `chat` script takes the
+/// seq, keeps the message and publishes both frames (so the partner's
+/// node and this one see them in room order). Refused with `UNAVAILABLE`
+/// while Redis is away (no seq is taken).
+fn cluster_chat(
+    app: &App,
+    req: &Request<'_>,
+    cluster: &crate::app::cluster::Cluster,
+    user: crate::base::id::UserId,
+    id: u64,
+    text: &str,
+    sent_at: u64,
+) -> Result<(), Refusal> {
+    let text_json = serde_json::to_string(text).unwrap_or_default();
+    let id_json = req.id.map(|i| serde_json::to_string(i).unwrap_or_default()).unwrap_or_default();
+    let room = crate::app::room::room_id_str(id);
+    let seq = match cluster.chat(&room, user, &text_json, sent_at, &id_json) {
+        Ok(Some(seq)) => seq,
+        Ok(None) => return Err(Refusal::not_in_room()),
+        Err(e) if crate::app::cluster::Cluster::is_unavailable(&e) => {
+            return Err(crate::app::hub::unavailable());
+        }
+        Err(e) => return Err(Refusal::new("INTERNAL", e.to_string())),
+    };
+    let stored = app.cfg.store_messages.then(|| text.into());
+    let length = text.chars().count() as u32;
+    app.store.record(Event::Message(MessageRow {
+        room: id,
+        seq,
+        sender: user,
+        sent_at,
+        length,
+        text: stored,
+    }));
     app.metrics.messages.inc();
     Ok(())
 }

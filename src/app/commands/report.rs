@@ -52,15 +52,26 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
         let hub = app.hub();
         let user = req.user_in(&hub)?;
         let id = hub.own_room(user, &p.room_id)?;
-        let room = hub.room(id).ok_or_else(Refusal::not_in_room)?;
-        let transcript = room.transcript(user, TRANSCRIPT);
+        let (reported_id, transcript) = match hub.cluster() {
+            Some(cluster) => cluster.transcript(id, user, TRANSCRIPT).map_err(|e| {
+                if crate::app::cluster::Cluster::is_unavailable(&e) {
+                    crate::app::hub::unavailable()
+                } else {
+                    Refusal::not_in_room()
+                }
+            })?,
+            None => {
+                let room = hub.room(id).ok_or_else(Refusal::not_in_room)?;
+                (room.partner_of(user).user(), room.transcript(user, TRANSCRIPT))
+            }
+        };
         // Throwaway identities do not count toward an auto-ban.
         let created = hub.profile(user).map_or(ctx.wall, |p| p.created_at);
         let report = Report {
             report_id: format!("{:016x}", rand::random::<u64>()),
             room_id: room_id_str(id),
             reporter_id: user,
-            reported_id: room.partner_of(user).user(),
+            reported_id,
             reason,
             details: details.into(),
             created_at: ctx.wall,
@@ -79,12 +90,21 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
         .map_err(|e| Refusal::new("INTERNAL", format!("the report was not stored: {e}")))?;
     {
         let mut hub = app.hub();
+        let reply = serde_json::json!({ "reportId": report_id });
+        let json = protocol::frame_json("REPORTED", req.id, &reply);
+        // On a cluster node the script ends the room, records the
+        // never-rematch pair and sends REPORTED after PARTNER_LEFT.
+        if let Some(done) = hub.cluster_end_room(room_id, user, "left", &json, "idle", true, &ctx) {
+            drop(hub);
+            done?;
+            auto_ban(app, reported, ctx.wall);
+            return Ok(());
+        }
         // The room may have ended while the report was stored.
         if hub.own_room(user, &p.room_id).is_ok() {
             hub.end_room(room_id, user, "left", &ctx);
         }
         hub.forbid_pair(user, reported);
-        let reply = serde_json::json!({ "reportId": report_id });
         app.out.frame(req.conn, protocol::frame("REPORTED", req.id, &reply));
     }
     auto_ban(app, reported, ctx.wall);

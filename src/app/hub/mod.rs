@@ -16,6 +16,7 @@
 //! exist while both members are attached; cooldown entries expire after
 //! `rematch-cooldown-secs`, at most `--max-cooldown-pairs` of them.
 
+mod cluster;
 mod queue;
 mod repair;
 mod rooms;
@@ -36,6 +37,7 @@ use crate::link::outbox::{Delivery, Outbox};
 use crate::metrics::Metrics;
 use crate::store::{Profile, Store};
 
+pub use cluster::unavailable;
 pub use queue::QueueRequest;
 
 /// Timing rules the hub applies, in milliseconds.
@@ -87,6 +89,8 @@ struct Session {
     queue_bucket: Bucket,
     /// The socket whose drop started the current resume grace, if any.
     dropped: Option<ConnId>,
+    /// Cluster nodes only: a pending pairing, the typing relay state.
+    cluster: Option<Box<cluster::ClusterSide>>,
 }
 
 /// Which per-user bucket a command draws from.
@@ -109,6 +113,10 @@ pub struct Hub {
     pairs: PairRules,
     /// The timing rules, fixed at start.
     rules: Rules,
+    /// Set on a cluster node: waits and rooms are in Redis.
+    cluster: Option<Arc<crate::app::cluster::Cluster>>,
+    /// Waits on a cluster node, numbered (the matcher numbers its own).
+    tickets: u64,
 }
 
 /// What handlers need besides the hub: where frames go and the time.
@@ -126,8 +134,10 @@ pub struct Ctx<'a> {
 }
 
 impl Hub {
-    pub fn new(rules: Rules) -> Hub {
+    pub fn new(rules: Rules, cluster: Option<Arc<crate::app::cluster::Cluster>>) -> Hub {
         Hub {
+            cluster,
+            tickets: 0,
             sessions: HashMap::new(),
             by_conn: HashMap::new(),
             matcher: Matcher::new(rules.tier1),
@@ -232,6 +242,7 @@ impl Hub {
             chat_bucket: Bucket::full(chat, now),
             queue_bucket: Bucket::full(queue, now),
             dropped: None,
+            cluster: None,
         });
         session.profile = profile;
         let old = session.conn.replace(conn);
@@ -254,6 +265,9 @@ impl Hub {
         }
         session.conn = None;
         session.dropped = Some(conn);
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_detach(&cluster, user, ctx);
+        }
         match session.place {
             Place::Idle => {}
             Place::Queued { .. } => {

@@ -67,6 +67,9 @@ impl Hub {
             }
             Place::Idle => {}
         }
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_join(&cluster, user, request, reply_id, ctx);
+        }
         let interests: Vec<String> = request.interests.iter().map(|s| s.to_string()).collect();
         let key = request.key();
         let Hub { matcher, pairs, .. } = self;
@@ -110,13 +113,29 @@ impl Hub {
         if !matches!(session.place, Place::Queued { .. }) {
             return Err(Refusal::new("NOT_IN_QUEUE", "you are not waiting"));
         }
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_leave_wait(&cluster, user);
+        }
         self.matcher.leave(user);
         session.place = Place::Idle;
         Ok(())
     }
 
+    /// Whether `user` waits here with this ticket (a timer's staleness check).
+    fn waits_with(&self, user: UserId, ticket: u64) -> bool {
+        self.sessions
+            .get(&user)
+            .is_some_and(|s| matches!(s.place, Place::Queued { ticket: t, .. } if t == ticket))
+    }
+
     /// The waiter crossed tier 1: look again with tier-2 rules.
     pub fn tier_up(&mut self, user: UserId, ticket: u64, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            if self.waits_with(user, ticket) {
+                self.c_retry(&cluster, user, ctx);
+            }
+            return;
+        }
         if self.matcher.ticket_of(user) != Some(ticket) {
             return;
         }
@@ -130,6 +149,18 @@ impl Hub {
 
     /// The wait ran out: `MATCH_CANCELLED {reason:"timeout"}`.
     pub fn match_timeout(&mut self, user: UserId, ticket: u64, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            // A pairing in progress decides; its abort puts the user back.
+            let pending = self
+                .sessions
+                .get(&user)
+                .and_then(|s| s.cluster.as_ref())
+                .is_some_and(|c| c.pending.is_some());
+            if self.waits_with(user, ticket) && !pending {
+                self.c_cancel_wait(&cluster, user, "timeout", ctx);
+            }
+            return;
+        }
         if self.matcher.ticket_of(user) != Some(ticket) {
             return;
         }
@@ -138,6 +169,9 @@ impl Hub {
 
     /// Takes a waiter out of the queue and tells them why.
     pub fn cancel_wait(&mut self, user: UserId, reason: &str, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_cancel_wait(&cluster, user, reason, ctx);
+        }
         self.matcher.leave(user);
         if let Some(session) = self.sessions.get_mut(&user) {
             session.place = Place::Idle;

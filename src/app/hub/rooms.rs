@@ -53,11 +53,17 @@ impl Hub {
     /// `TYPING {isTyping}` from `user` in `room` (already checked as
     /// theirs): relayed to the partner under the section 7 rules.
     pub fn typing(&mut self, room: u64, user: UserId, is_typing: bool, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_typing(&cluster, room, user, |t, now| t.set(is_typing, now), ctx);
+        }
         self.typing_step(room, user, ctx, |t, now| t.set(is_typing, now));
     }
 
     /// A held-back typing change may be relayed now.
     pub fn typing_retry(&mut self, room: u64, user: UserId, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_typing(&cluster, room, user, |t, now| t.retry(now), ctx);
+        }
         self.typing_step(room, user, ctx, |t, now| t.retry(now));
     }
 
@@ -101,6 +107,9 @@ impl Hub {
     /// Shutdown: every waiter gets `MATCH_CANCELLED {reason:"shutdown"}`,
     /// every room ends (its members' sockets are about to be closed).
     pub fn drain(&mut self, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.c_drain(&cluster, ctx);
+        }
         let waiting: Vec<UserId> = self
             .sessions
             .iter()
@@ -127,6 +136,21 @@ impl Hub {
     /// `SESSION_ENDED {reason}` and is closed with `code`.
     pub fn evict(&mut self, user: UserId, reason: &'static str, code: u16, ctx: &Ctx<'_>) {
         let Some(place) = self.sessions.get(&user).map(|s| s.place) else { return };
+        if let Some(cluster) = self.cluster.clone() {
+            let done = match place {
+                Place::Queued { .. } if reason == "banned" => {
+                    self.c_cancel_wait(&cluster, user, "banned", ctx);
+                    Ok(())
+                }
+                Place::Queued { .. } => self.c_leave_wait(&cluster, user),
+                Place::InRoom(room) => self.c_end_room(&cluster, room, user, "left", "", "idle", false, ctx),
+                Place::Idle => Ok(()),
+            };
+            if let Err(r) = done {
+                log::warn!("cluster: an evicted user's wait or room was not released: {}", r.error.message);
+            }
+        }
+        let place = if self.cluster.is_some() { Place::Idle } else { place };
         match place {
             Place::Queued { .. } if reason == "banned" => self.cancel_wait(user, "banned", ctx),
             Place::Queued { .. } => {

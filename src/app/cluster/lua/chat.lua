@@ -1,0 +1,35 @@
+-- chat: a CHAT in a room (contract section 5): the next seq, kept (the
+-- last 100), the partner's CHAT published to the partner's node and the
+-- sender's CHAT_ACK to the sender's node, in that order, by this script,
+-- so both nodes see the room in seq order. A partner away (no node) is
+-- sent nothing: the message waits in the kept list for its resume.
+-- ARGV: prefix, room, user, text (a JSON string literal), sentAt, id (a
+--       JSON string literal, or ""), ttl (ms).
+-- Returns {"ok", seq} or {"not_in_room"}.
+local P, room, user, text, sent, id, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local rk = P .. "r:" .. room
+local r = redis.call("HMGET", rk, "a", "b", "a_node", "b_node")
+local me, other, other_node, my_node
+if r[1] == user then me, other, my_node, other_node = "a", r[2], r[3], r[4]
+elseif r[2] == user then me, other, my_node, other_node = "b", r[1], r[4], r[3]
+else return {"not_in_room"} end
+local seq = redis.call("HINCRBY", rk, "seq", 1)
+local kk = rk .. ":k"
+redis.call("RPUSH", kk, '{"seq":' .. seq .. ',"from":"' .. me .. '","text":' .. text .. ',"sentAt":' .. sent .. '}')
+redis.call("LTRIM", kk, -100, -1)
+redis.call("PEXPIRE", rk, ttl)
+redis.call("PEXPIRE", kk, ttl)
+if other_node and other_node ~= "" then
+  redis.call("PUBLISH", P .. "ch:" .. other_node, "frame " .. other .. " - " .. room .. "\n" ..
+    '{"type":"CHAT","payload":{"roomId":"' .. room .. '","seq":' .. seq .. ',"text":' .. text ..
+    ',"sentAt":' .. sent .. '}}')
+end
+local idpart = ""
+if id ~= "" then idpart = ',"id":' .. id end
+if my_node and my_node ~= "" then
+  redis.call("PUBLISH", P .. "ch:" .. my_node, "frame " .. user .. " - " .. room .. "\n" ..
+    '{"type":"CHAT_ACK"' .. idpart .. ',"payload":{"roomId":"' .. room .. '","seq":' .. seq ..
+    ',"sentAt":' .. sent .. '}}')
+end
+redis.call("INCR", P .. "stat:messages")
+return {"ok", seq}

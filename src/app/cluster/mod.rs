@@ -1,0 +1,389 @@
+//! This process as a cluster node (contract section 8; the design is
+//! `docs/cluster.md`): Redis holds the queues and the rooms, changed only
+//! by the Lua scripts in `lua/`; this node holds its sockets and sessions,
+//! and hears about its users on its own channel (`receiver.rs`).
+//!
+//! Invariants:
+//! - Every frame about a room or a wait is published by the script that
+//!   changed it, to the channel of the node holding the user, so a client
+//!   receives them in the order the scripts ran: the room's `seq` order.
+//! - A call to Redis from a handler is one script (one round trip); while
+//!   Redis is unreachable it fails at once and the client gets
+//!   `ERROR UNAVAILABLE` with `retryAfterMs`.
+
+pub mod msg;
+pub mod receiver;
+
+use std::sync::Arc;
+
+use redis::Script;
+
+use crate::base::id::UserId;
+use crate::bus::{Bus, BusError};
+
+/// A node unheard for this long is dead (contract: noticed within 10 s).
+pub const NODE_TTL_MS: u64 = 6000;
+/// How long the client is told to wait while Redis is away.
+pub const RETRY_AFTER_MS: u64 = 2000;
+/// How long a node waits for the other node to take a pairing before it
+/// aborts it (the other node is dead or slow; contract section 8).
+pub const COMMIT_WITHIN_MS: u64 = 2000;
+
+/// The scripts, loaded once (EVALSHA, with EVAL when Redis lost them).
+struct Scripts {
+    join: Script,
+    take: Script,
+    abort: Script,
+    leave: Script,
+    chat: Script,
+    relay: Script,
+    end_room: Script,
+    away: Script,
+    auth: Script,
+    bury: Script,
+}
+
+/// The node's handle on the cluster.
+pub struct Cluster {
+    pub bus: Arc<Bus>,
+    scripts: Scripts,
+    /// Resume grace, ms: how long an away member's room waits.
+    pub grace: u64,
+    /// Tier-1 window, ms.
+    pub tier1: u64,
+    /// Rematch cooldown, ms (0 = none).
+    pub cooldown: u64,
+}
+
+/// A join's outcome.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Joined {
+    Waiting,
+    Offered,
+}
+
+/// What `auth` found for a user who authenticated on this node.
+#[derive(Debug, Default)]
+pub struct Attached {
+    /// The node that held the user before, if another.
+    pub previous: Option<String>,
+    /// `(queue, since)` when the user waits (its place moved here).
+    pub waiting: Option<(String, u64)>,
+    /// The room the user holds, if any.
+    pub room: Option<AttachedRoom>,
+}
+
+#[derive(Debug)]
+pub struct AttachedRoom {
+    pub id: u64,
+    /// The partner as `MATCH_FOUND` showed them (JSON).
+    pub partner_view: String,
+    pub mood: String,
+    pub last_seq: u64,
+    /// A resume after a drop (the partner was told `PARTNER_BACK`), not a
+    /// supersede.
+    pub back: bool,
+    /// Kept messages the partner sent after the client's `lastSeq`, JSON
+    /// `{seq, from, text, sentAt}`, oldest first.
+    pub missed: Vec<String>,
+}
+
+fn unavailable(e: &BusError) -> bool {
+    matches!(e, BusError::Unreachable(_))
+}
+
+impl Cluster {
+    pub fn new(bus: Arc<Bus>, grace: u64, tier1: u64, cooldown: u64) -> Cluster {
+        let s = |code| Script::new(code);
+        Cluster {
+            bus,
+            scripts: Scripts {
+                join: s(include_str!("lua/join.lua")),
+                take: s(include_str!("lua/take.lua")),
+                abort: s(include_str!("lua/abort.lua")),
+                leave: s(include_str!("lua/leave.lua")),
+                chat: s(include_str!("lua/chat.lua")),
+                relay: s(include_str!("lua/relay.lua")),
+                end_room: s(include_str!("lua/end_room.lua")),
+                away: s(include_str!("lua/away.lua")),
+                auth: s(include_str!("lua/auth.lua")),
+                bury: s(include_str!("lua/bury.lua")),
+            },
+            grace,
+            tier1,
+            cooldown,
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        self.bus.node()
+    }
+
+    /// A room's keys outlive the grace a little, so an away member can
+    /// still resume at its last moment.
+    fn room_ttl(&self) -> u64 {
+        self.grace + 60_000
+    }
+
+    fn run(&self, script: &Script, args: &[&str]) -> Result<Vec<String>, BusError> {
+        let prefix = self.bus.prefix().to_owned();
+        self.bus.call(|c| {
+            let mut inv = script.prepare_invoke();
+            inv.arg(&prefix);
+            for a in args {
+                inv.arg(*a);
+            }
+            inv.invoke::<Vec<redis::Value>>(c).map(|vals| vals.into_iter().map(text).collect())
+        })
+    }
+
+    /// `JOIN_QUEUE` (or, with `retry`, a waiter crossing tier 1).
+    #[allow(clippy::too_many_arguments)]
+    pub fn join(
+        &self,
+        user: UserId,
+        queue: &str,
+        now: u64,
+        interests: &str,
+        view: &str,
+        retry: bool,
+        waiting_frame: (&str, &str),
+    ) -> Result<Joined, BusError> {
+        let (u, n, t1, pair) = (user.to_string(), now.to_string(), self.tier1.to_string(), new_id());
+        let args = [
+            u.as_str(),
+            self.node(),
+            queue,
+            &n,
+            &t1,
+            interests,
+            view,
+            &pair,
+            if retry { "1" } else { "0" },
+            waiting_frame.0,
+            waiting_frame.1,
+        ];
+        let out = self.run(&self.scripts.join, &args)?;
+        Ok(if out.first().map(String::as_str) == Some("offered") { Joined::Offered } else { Joined::Waiting })
+    }
+
+    /// Takes the offered pairing for `user`: "waiting", "committed", "gone".
+    pub fn take(&self, pair: &str, user: UserId, now: u64) -> Result<String, BusError> {
+        let (u, n, ttl) = (user.to_string(), now.to_string(), self.room_ttl().to_string());
+        let out = self.run(&self.scripts.take, &[pair, &u, &n, &ttl])?;
+        Ok(out.into_iter().next().unwrap_or_default())
+    }
+
+    /// Aborts a pairing not taken in time (`leaver` None) or left by one
+    /// of the two.
+    pub fn abort(&self, pair: &str, leaver: Option<UserId>) -> Result<(), BusError> {
+        let l = leaver.map(|u| u.to_string()).unwrap_or_default();
+        self.run(&self.scripts.abort, &[pair, &l]).map(drop)
+    }
+
+    /// The user leaves its queue (or the pairing it is in).
+    pub fn leave(&self, user: UserId) -> Result<bool, BusError> {
+        let u = user.to_string();
+        let out = self.run(&self.scripts.leave, &[&u])?;
+        if let Some(pair) = out.get(1) {
+            self.abort(pair, Some(user))?;
+        }
+        Ok(out.first().map(String::as_str) == Some("left"))
+    }
+
+    /// A `CHAT`: its seq, or None when the user is not in that room.
+    pub fn chat(
+        &self,
+        room: &str,
+        user: UserId,
+        text_json: &str,
+        sent_at: u64,
+        id_json: &str,
+    ) -> Result<Option<u64>, BusError> {
+        let (u, s, ttl) = (user.to_string(), sent_at.to_string(), self.room_ttl().to_string());
+        let out = self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &ttl])?;
+        Ok(match out.first().map(String::as_str) {
+            Some("ok") => out.get(1).and_then(|s| s.parse().ok()),
+            _ => None,
+        })
+    }
+
+    /// A frame for `user`'s partner in `room` (a `TYPING`).
+    pub fn relay(&self, room: &str, user: UserId, frame_json: &str) -> Result<(), BusError> {
+        let u = user.to_string();
+        self.run(&self.scripts.relay, &[room, &u, frame_json]).map(drop)
+    }
+
+    /// Ends `room` for `user` (see `end_room.lua`); true if it ended now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn end_room(
+        &self,
+        room: &str,
+        user: UserId,
+        reason: &str,
+        reply: &str,
+        effect: &str,
+        cooldown_until: &str,
+        away: Option<u64>,
+    ) -> Result<bool, BusError> {
+        let (u, a) = (user.to_string(), away.map(|t| t.to_string()).unwrap_or_default());
+        let out = self.run(&self.scripts.end_room, &[room, &u, reason, reply, effect, cooldown_until, &a])?;
+        Ok(out.first().map(String::as_str) == Some("ended"))
+    }
+
+    /// `user`'s socket dropped from this node while in `room`.
+    pub fn away(&self, room: &str, user: UserId, now: u64) -> Result<(), BusError> {
+        let (u, n) = (user.to_string(), now.to_string());
+        self.run(&self.scripts.away, &[room, &u, &n, self.node()]).map(drop)
+    }
+
+    /// `user` authenticated here: presence, a wait or a room move here.
+    pub fn auth(&self, user: UserId, last_seq: u64) -> Result<Attached, BusError> {
+        let (u, l, ttl) = (user.to_string(), last_seq.to_string(), self.room_ttl().to_string());
+        let out = self.run(&self.scripts.auth, &[&u, self.node(), &l, &ttl])?;
+        let mut it = out.into_iter();
+        let previous = it.next().filter(|p| !p.is_empty() && p != self.node());
+        let waiting = it.next().filter(|w| !w.is_empty()).and_then(|w| {
+            let (q, since) = w.split_once(' ')?;
+            Some((q.to_owned(), since.parse().ok()?))
+        });
+        let room =
+            it.next().filter(|r| !r.is_empty()).and_then(|r| u64::from_str_radix(&r, 16).ok()).map(|id| {
+                let partner_view = it.next().unwrap_or_default();
+                let mood = it.next().unwrap_or_default();
+                let last_seq = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+                let back = it.next().as_deref() == Some("back");
+                AttachedRoom { id, partner_view, mood, last_seq, back, missed: it.collect() }
+            });
+        Ok(Attached { previous, waiting, room })
+    }
+
+    /// One beat (every 2 s, the heartbeat thread): this node is alive for
+    /// the next 6 s, with `info` (JSON) for the cluster's stats; nodes
+    /// unheard for 6 s are buried.
+    pub fn beat(&self, now: u64, info: &str) -> Result<(), BusError> {
+        let node_key = self.bus.key(&format!("node:{}", self.node()));
+        let nodes = self.bus.key("nodes");
+        let cut = now.saturating_sub(NODE_TTL_MS);
+        let stale: Vec<String> = self.bus.call(|c| {
+            redis::pipe()
+                .cmd("SET")
+                .arg(&node_key)
+                .arg(info)
+                .arg("PX")
+                .arg(NODE_TTL_MS)
+                .ignore()
+                .cmd("ZADD")
+                .arg(&nodes)
+                .arg(now)
+                .arg(self.node())
+                .ignore()
+                .cmd("ZRANGEBYSCORE")
+                .arg(&nodes)
+                .arg("-inf")
+                .arg(cut)
+                .query::<(Vec<String>,)>(c)
+                .map(|t| t.0)
+        })?;
+        for dead in stale.iter().filter(|d| *d != self.node()) {
+            self.bury(dead, now)?;
+        }
+        Ok(())
+    }
+
+    /// A clean exit: this node's key goes at once (nothing is left to
+    /// bury: its waiters were cancelled and its rooms handed over).
+    pub fn leave_cluster(&self) {
+        let (node_key, nodes) = (self.bus.key(&format!("node:{}", self.node())), self.bus.key("nodes"));
+        let _ = self.bus.call(|c| {
+            redis::pipe()
+                .cmd("DEL")
+                .arg(&node_key)
+                .ignore()
+                .cmd("ZREM")
+                .arg(&nodes)
+                .arg(self.node())
+                .query::<()>(c)
+        });
+    }
+
+    /// Tells the node holding `user`'s socket, if another, to evict it.
+    pub fn evict_remote(&self, user: UserId, reason: &str, code: u16) -> Result<(), BusError> {
+        let node: Option<String> =
+            self.bus.call(|c| redis::cmd("GET").arg(self.bus.key(&format!("p:{user}"))).query(c))?;
+        match node {
+            Some(n) if n != self.node() => self
+                .bus
+                .publish(&format!("ch:{n}"), format!("evict {user} {reason} {code}").as_bytes())
+                .map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// For a `REPORT`: the partner of `user` in `room` and the room's last
+    /// `lines` kept messages, as `user` reports them.
+    pub fn transcript(
+        &self,
+        room: u64,
+        user: UserId,
+        lines: usize,
+    ) -> Result<(UserId, Vec<crate::store::TranscriptLine>), BusError> {
+        let rk = self.bus.key(&format!("r:{room:016x}"));
+        let (a, b, kept): (Option<String>, Option<String>, Vec<String>) = self.bus.call(|c| {
+            redis::pipe()
+                .cmd("HGET")
+                .arg(&rk)
+                .arg("a")
+                .cmd("HGET")
+                .arg(&rk)
+                .arg("b")
+                .cmd("LRANGE")
+                .arg(format!("{rk}:k"))
+                .arg(-(lines as i64))
+                .arg(-1)
+                .query(c)
+        })?;
+        let (a, b) = (a.and_then(|s| UserId::parse(&s)), b.and_then(|s| UserId::parse(&s)));
+        let (me, partner) = match (a, b) {
+            (Some(a), Some(b)) if a == user => ("a", b),
+            (Some(a), Some(b)) if b == user => ("b", a),
+            _ => return Err(BusError::Refused("not in that room".into())),
+        };
+        let lines = kept
+            .iter()
+            .filter_map(|k| serde_json::from_str::<serde_json::Value>(k).ok())
+            .map(|k| crate::store::TranscriptLine {
+                from: if k["from"] == me { "reporter" } else { "reported" },
+                text: k["text"].as_str().unwrap_or_default().into(),
+                sent_at: k["sentAt"].as_u64().unwrap_or(0),
+            })
+            .collect();
+        Ok((partner, lines))
+    }
+
+    /// A node stopped beating: its waiters and rooms are seen to.
+    pub fn bury(&self, dead: &str, now: u64) -> Result<(), BusError> {
+        let n = now.to_string();
+        self.run(&self.scripts.bury, &[dead, &n]).map(drop)
+    }
+
+    pub fn is_unavailable(e: &BusError) -> bool {
+        unavailable(e)
+    }
+}
+
+/// A script's reply element as text (integers too).
+fn text(v: redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::Int(i) => i.to_string(),
+        redis::Value::Okay => "OK".into(),
+        _ => String::new(),
+    }
+}
+
+/// A fresh pairing (and room) id: 16 hex digits, as rooms are spelled.
+pub fn new_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,104 @@
+//! What this node hears on its channel, applied like a worker would: the
+//! effect on the user's session first (under the hub lock), then the frame
+//! to the user's socket through the reactor's outgoing queue. Runs on the
+//! bus's subscriber thread, in channel order, which is the order the
+//! scripts ran in.
+
+use std::sync::Arc;
+
+use log::warn;
+
+use super::msg::{Effect, NodeMsg};
+use super::{COMMIT_WITHIN_MS, Cluster};
+use crate::app::App;
+use crate::app::protocol;
+use crate::bus::Receiver;
+use crate::link::command::AppTimer;
+use crate::link::outbox::Delivery;
+
+pub struct ClusterReceiver {
+    pub app: Arc<App>,
+    pub cluster: Arc<Cluster>,
+}
+
+impl Receiver for ClusterReceiver {
+    fn message(&self, _channel: &str, payload: &[u8]) {
+        let Ok(text) = std::str::from_utf8(payload) else { return };
+        match NodeMsg::parse(text) {
+            Some(msg) => self.apply(msg),
+            None => warn!("cluster: an unreadable message on this node's channel: {:.80}", text),
+        }
+    }
+
+    fn resubscribed(&self) {}
+}
+
+impl ClusterReceiver {
+    fn apply(&self, msg: NodeMsg<'_>) {
+        let app = &*self.app;
+        let ctx = app.ctx();
+        match msg {
+            NodeMsg::Tick => {}
+            NodeMsg::Frame { user, effect, room, json } => {
+                let mut hub = app.hub();
+                let mut requeue = None;
+                match (effect, room) {
+                    (Effect::InRoom, Some(r)) if !hub.c_matched(user, r, &ctx) => {
+                        // Left while the pairing was being taken: the room
+                        // opened without it; end it at once.
+                        drop(hub);
+                        let until = (ctx.wall + self.cluster.cooldown).to_string();
+                        let rid = crate::app::room::room_id_str(r);
+                        let _ = self.cluster.end_room(&rid, user, "left", "", "idle", &until, None);
+                        return;
+                    }
+                    (Effect::Idle, Some(r)) => {
+                        hub.c_room_ended(user, r);
+                    }
+                    (Effect::Next, Some(r)) => requeue = hub.c_room_ended(user, r),
+                    (Effect::Away { who, at }, Some(r)) => {
+                        let timer = AppTimer::ClusterGrace { user, room: r, away: who, at };
+                        ctx.out.timer(ctx.now + self.cluster.grace, timer);
+                    }
+                    _ => {}
+                }
+                if let Some(conn) = hub.c_conn(user) {
+                    ctx.out.frame(conn, protocol::json_frame(json));
+                }
+                if let Some(request) = requeue
+                    && let Err(r) = hub.join(user, request, None, &ctx)
+                {
+                    warn!("cluster: NEXT could not queue the user again: {}", r.error.message);
+                }
+            }
+            NodeMsg::Offer { user, pair } => {
+                let Ok(pair_id) = u64::from_str_radix(pair, 16) else { return };
+                let offered = app.hub().c_offered(user, pair_id);
+                if offered.is_none() {
+                    let _ = self.cluster.abort(pair, Some(user));
+                    return;
+                }
+                match self.cluster.take(pair, user, ctx.wall).as_deref() {
+                    Ok("waiting") => {
+                        ctx.out.timer(
+                            ctx.now + COMMIT_WITHIN_MS,
+                            AppTimer::ClusterCommit { user, pair: pair_id },
+                        );
+                    }
+                    Ok("committed") => {}
+                    _ => {
+                        app.hub().c_requeued(user);
+                    }
+                }
+            }
+            NodeMsg::Requeued { user } => {
+                let mut hub = app.hub();
+                if hub.c_requeued(user) {
+                    hub.tier_up_now(user, &ctx);
+                }
+            }
+            NodeMsg::Supersede { user } => app.hub().c_superseded(user, &ctx),
+            NodeMsg::Evict { user, reason, code } => app.hub().evict(user, reason, code, &ctx),
+        }
+    }
+}

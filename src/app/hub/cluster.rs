@@ -1,0 +1,372 @@
+//! The hub as a cluster node: the same sessions and places, but the
+//! queues and rooms are in Redis (`app::cluster`), changed by scripts.
+//!
+//! A session's place mirrors what Redis says: `Queued` while the user
+//! waits (with `ClusterSide::pending` set while a pairing is offered and
+//! not yet taken by both nodes), `InRoom(id)` once `MATCH_FOUND` arrived,
+//! `Idle` once the room's end arrived. Frames about a wait or a room come
+//! from the scripts through this node's channel (`cluster::receiver`), so
+//! handlers here only change the local place and run the script. A
+//! script runs under the hub lock: transitions are rate-limited (one a
+//! second a user by default) and a script is one round trip, so the lock
+//! is held for a bounded time; `CHAT`, the hot path, runs its script
+//! outside the lock (`commands::chat`).
+
+use std::sync::Arc;
+
+use super::{Ctx, Hub, Place, QueueRequest, Session};
+use crate::app::cluster::{Attached, Cluster, RETRY_AFTER_MS};
+use crate::app::protocol::{self, Refusal};
+use crate::app::room::room_id_str;
+use crate::app::typing::{Step, Typing};
+use crate::app::view::{self, PartnerView, QueueWaiting, Reason, TypingPush};
+use crate::base::id::{ConnId, UserId};
+use crate::bus::BusError;
+use crate::link::command::AppTimer;
+use crate::link::outbox::Delivery;
+
+/// What a session needs only on a cluster node (boxed: a single node
+/// pays one null pointer for it).
+#[derive(Debug, Default)]
+pub(super) struct ClusterSide {
+    /// The pairing offered for this waiter, taken here, not yet committed.
+    pub pending: Option<u64>,
+    /// What the partner was shown of this user's typing, in its room.
+    pub typing: Typing,
+}
+
+/// The refusal while Redis is away (contract section 8).
+pub fn unavailable() -> Refusal {
+    let mut r = Refusal::new("UNAVAILABLE", "the cluster's shared state is unreachable; try again");
+    r.error.retry_after_ms = Some(RETRY_AFTER_MS);
+    r
+}
+
+fn refused(e: BusError) -> Refusal {
+    if Cluster::is_unavailable(&e) { unavailable() } else { Refusal::new("INTERNAL", e.to_string()) }
+}
+
+impl Session {
+    fn side(&mut self) -> &mut ClusterSide {
+        self.cluster.get_or_insert_with(Box::default)
+    }
+}
+
+impl Hub {
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// `JOIN_QUEUE` on a cluster node: the place here, the wait in Redis
+    /// (whose script publishes `QUEUE_WAITING`, then any offer).
+    pub(super) fn c_join(
+        &mut self,
+        cluster: &Cluster,
+        user: UserId,
+        request: QueueRequest,
+        reply_id: Option<&str>,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), Refusal> {
+        let ticket = self.next_ticket();
+        let session =
+            self.sessions.get_mut(&user).ok_or_else(|| Refusal::new("UNAUTHENTICATED", "not signed in"))?;
+        let view = view::json(&PartnerView {
+            nickname: session.profile.nickname.clone(),
+            mood: request.mood,
+            avatar: session.profile.avatar.clone(),
+            interests: request.interests.clone(),
+        });
+        let mut tags: Vec<&str> = request.interests.iter().map(|s| &**s).collect();
+        tags.sort_unstable();
+        let reply = QueueWaiting {
+            mood: request.mood,
+            mode: request.mode(),
+            interests: &request.interests,
+            waiting: 0,
+        };
+        let waiting = protocol::frame_json("QUEUE_WAITING", reply_id, &reply);
+        let (pre, post) = waiting.split_once("\"waiting\":0").unwrap_or((&waiting, ""));
+        let pre = format!("{pre}\"waiting\":");
+        let queue = request.key().as_str();
+        cluster.join(user, queue, ctx.wall, &tags.join(","), &view, false, (&pre, post)).map_err(refused)?;
+        session.place = Place::Queued { ticket, since: ctx.now };
+        session.request = Some(request);
+        session.side().pending = None;
+        ctx.out.timer(ctx.now + self.rules.tier1, AppTimer::TierUp { user, ticket });
+        ctx.out.timer(ctx.now + self.rules.match_timeout, AppTimer::MatchTimeout { user, ticket });
+        Ok(())
+    }
+
+    /// The waiter crossed tier 1: the `join` script again, with tier-2 rules.
+    pub(super) fn c_retry(&mut self, cluster: &Cluster, user: UserId, ctx: &Ctx<'_>) {
+        let Some(s) = self.sessions.get(&user) else { return };
+        let Some(request) = s.request.as_ref() else { return };
+        let mut tags: Vec<&str> = request.interests.iter().map(|s| &**s).collect();
+        tags.sort_unstable();
+        let queue = request.key().as_str();
+        if let Err(e) = cluster.join(user, queue, ctx.wall, &tags.join(","), "", true, ("", "")) {
+            log::warn!("cluster: retry of a waiter failed: {e}");
+        }
+    }
+
+    /// The user leaves its wait (and any pairing offered for it).
+    pub(super) fn c_leave_wait(&mut self, cluster: &Cluster, user: UserId) -> Result<(), Refusal> {
+        cluster.leave(user).map_err(refused)?;
+        if let Some(s) = self.sessions.get_mut(&user) {
+            s.place = Place::Idle;
+            s.side().pending = None;
+        }
+        Ok(())
+    }
+
+    /// A wait's timer: `MATCH_CANCELLED {reason}` after leaving Redis's queue.
+    pub(super) fn c_cancel_wait(&mut self, cluster: &Cluster, user: UserId, reason: &str, ctx: &Ctx<'_>) {
+        if let Err(e) = self.c_leave_wait(cluster, user) {
+            log::warn!("cluster: a cancelled wait could not leave the queue: {}", e.error.message);
+        }
+        if let Some(conn) = self.sessions.get(&user).and_then(|s| s.conn) {
+            ctx.out.frame(conn, protocol::frame("MATCH_CANCELLED", None, &Reason { reason }));
+        }
+    }
+
+    /// Ends the user's room in Redis; the script sends `reply` (may be
+    /// empty) to this node after the partner's `PARTNER_LEFT`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn c_end_room(
+        &mut self,
+        cluster: &Cluster,
+        room: u64,
+        user: UserId,
+        reason: &str,
+        reply: &str,
+        effect: &str,
+        never: bool,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), Refusal> {
+        let until = if never {
+            "inf".to_owned()
+        } else if cluster.cooldown > 0 {
+            (ctx.wall + cluster.cooldown).to_string()
+        } else {
+            "0".to_owned()
+        };
+        cluster.end_room(&room_id_str(room), user, reason, reply, effect, &until, None).map_err(refused)?;
+        // The script's frames set the place; until they arrive the user
+        // must not be able to chat in a room that is gone.
+        if let Some(s) = self.sessions.get_mut(&user)
+            && s.place == Place::InRoom(room)
+        {
+            s.place = Place::Idle;
+        }
+        Ok(())
+    }
+
+    /// On a cluster node, ends `user`'s room in Redis with `reply` (a
+    /// frame's JSON) sent to the user after the partner's `PARTNER_LEFT`
+    /// and the session `effect` ("idle", or "next": queue again); None on
+    /// a single node (the caller ends the room here).
+    #[allow(clippy::too_many_arguments)]
+    pub fn cluster_end_room(
+        &mut self,
+        room: u64,
+        user: UserId,
+        reason: &str,
+        reply: &str,
+        effect: &str,
+        never: bool,
+        ctx: &Ctx<'_>,
+    ) -> Option<Result<(), Refusal>> {
+        let cluster = self.cluster.clone()?;
+        Some(self.c_end_room(&cluster, room, user, reason, reply, effect, never, ctx))
+    }
+
+    /// A socket dropped on this cluster node: its wait ends, its room
+    /// waits for it (the partner's node runs the grace).
+    pub(super) fn c_detach(&mut self, cluster: &Cluster, user: UserId, ctx: &Ctx<'_>) {
+        let Some(place) = self.sessions.get(&user).map(|s| s.place) else { return };
+        let result = match place {
+            Place::Idle => Ok(()),
+            Place::Queued { .. } => {
+                self.c_leave_wait(cluster, user).map_err(|r| BusError::Refused(r.error.message))
+            }
+            Place::InRoom(room) => cluster.away(&room_id_str(room), user, ctx.wall),
+        };
+        if let Err(e) = result {
+            log::warn!("cluster: a dropped user's wait or room could not be released: {e}");
+        }
+        if let Some(s) = self.sessions.get_mut(&user) {
+            s.place = Place::Idle;
+        }
+        self.forget_if_offline(user);
+    }
+
+    /// `AUTH` on a cluster node (after `attach`): presence, a wait or a
+    /// room move here.
+    pub fn c_attach_user(&mut self, user: UserId, last_seq: u64, ctx: &Ctx<'_>) -> Result<Attached, Refusal> {
+        let Some(cluster) = self.cluster.clone() else { return Ok(Attached::default()) };
+        self.c_attach(&cluster, user, last_seq, ctx)
+    }
+
+    /// Undoes `attach` for a socket whose `AUTH` failed after it.
+    pub fn unbind(&mut self, conn: ConnId) {
+        if let Some(user) = self.by_conn.remove(&conn)
+            && let Some(s) = self.sessions.get_mut(&user)
+            && s.conn == Some(conn)
+        {
+            s.conn = None;
+            self.forget_if_offline(user);
+        }
+    }
+
+    /// `AUTH` on a cluster node: presence, a wait or a room move here.
+    fn c_attach(
+        &mut self,
+        cluster: &Cluster,
+        user: UserId,
+        last_seq: u64,
+        ctx: &Ctx<'_>,
+    ) -> Result<Attached, Refusal> {
+        let attached = cluster.auth(user, last_seq).map_err(refused)?;
+        if let Some(prev) = &attached.previous
+            && let Err(e) = cluster.bus.publish(&format!("ch:{prev}"), format!("supersede {user}").as_bytes())
+        {
+            log::warn!("cluster: could not tell {prev} its socket for a user was superseded: {e}");
+        }
+        let ticket = self.next_ticket();
+        let (tier1, timeout) = (self.rules.tier1, self.rules.match_timeout);
+        if let Some(s) = self.sessions.get_mut(&user) {
+            if let Some(room) = &attached.room {
+                s.place = Place::InRoom(room.id);
+            } else if attached.waiting.is_some() {
+                s.place = Place::Queued { ticket, since: ctx.now };
+                ctx.out.timer(ctx.now + tier1, AppTimer::TierUp { user, ticket });
+                ctx.out.timer(ctx.now + timeout, AppTimer::MatchTimeout { user, ticket });
+            }
+        }
+        Ok(attached)
+    }
+
+    /// `TYPING` on a cluster node: coalesced here, relayed by a script.
+    pub(super) fn c_typing(
+        &mut self,
+        cluster: &Cluster,
+        room: u64,
+        user: UserId,
+        step: impl FnOnce(&mut Typing, u64) -> Step,
+        ctx: &Ctx<'_>,
+    ) {
+        let Some(s) = self.sessions.get_mut(&user) else { return };
+        match step(&mut s.side().typing, ctx.now) {
+            Step::Relay(is_typing) => {
+                let rid = room_id_str(room);
+                let frame = protocol::frame_json("TYPING", None, &TypingPush { room_id: &rid, is_typing });
+                // Not relayed while Redis is away (contract section 8).
+                let _ = cluster.relay(&rid, user, &frame);
+            }
+            Step::RetryAt(at) => ctx.out.timer(at, AppTimer::TypingRetry { user, room }),
+            Step::Nothing => {}
+        }
+    }
+
+    /// A frame from the channel for one of this node's users, after its
+    /// effect on the session. Returns the socket to send it to.
+    pub fn c_conn(&self, user: UserId) -> Option<ConnId> {
+        self.sessions.get(&user).and_then(|s| s.conn)
+    }
+
+    /// `MATCH_FOUND` arrived: the waiter is in the room now. False if the
+    /// user is no longer waiting here (the caller ends the room).
+    pub fn c_matched(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) -> bool {
+        let Some(s) = self.sessions.get_mut(&user) else { return false };
+        let Place::Queued { since, .. } = s.place else { return false };
+        ctx.metrics.match_wait.observe(ctx.now.saturating_sub(since) as f64 / 1000.0);
+        s.place = Place::InRoom(room);
+        s.side().pending = None;
+        s.side().typing = Typing::default();
+        ctx.metrics.rooms_created.inc();
+        true
+    }
+
+    /// The room ended (`PARTNER_LEFT`, or the reply to the user's own
+    /// leave): idle here. Returns the request to queue again with, for
+    /// `NEXT`.
+    pub fn c_room_ended(&mut self, user: UserId, room: u64) -> Option<QueueRequest> {
+        let s = self.sessions.get_mut(&user)?;
+        if matches!(s.place, Place::InRoom(r) if r == room) {
+            s.place = Place::Idle;
+        }
+        let request = s.request.clone().unwrap_or_else(|| QueueRequest::from_profile(&s.profile));
+        self.forget_if_offline(user);
+        Some(request)
+    }
+
+    /// A pairing was offered for `user`: Some(ticket) if it still waits
+    /// here (it is marked pending), else None.
+    pub fn c_offered(&mut self, user: UserId, pair: u64) -> Option<u64> {
+        let s = self.sessions.get_mut(&user)?;
+        let Place::Queued { ticket, .. } = s.place else { return None };
+        if s.side().pending.is_some() {
+            return None;
+        }
+        s.side().pending = Some(pair);
+        Some(ticket)
+    }
+
+    /// Whether `user`'s pairing `pair` is still pending here.
+    pub fn c_pending(&self, user: UserId, pair: u64) -> bool {
+        self.sessions.get(&user).and_then(|s| s.cluster.as_ref()).and_then(|c| c.pending) == Some(pair)
+    }
+
+    /// A pairing was aborted and `user` waits again (the script put it back).
+    pub fn c_requeued(&mut self, user: UserId) -> bool {
+        let Some(s) = self.sessions.get_mut(&user) else { return false };
+        s.side().pending = None;
+        matches!(s.place, Place::Queued { .. })
+    }
+
+    /// Another node took `user`'s socket over: end this one without
+    /// telling the partner (contract section 5: a supersede).
+    pub fn c_superseded(&mut self, user: UserId, ctx: &Ctx<'_>) {
+        if let Some(s) = self.sessions.remove(&user)
+            && let Some(conn) = s.conn
+        {
+            self.by_conn.remove(&conn);
+            ctx.out.frame(conn, view::session_ended("superseded"));
+            ctx.out.close(conn, 4409, "superseded");
+        }
+    }
+
+    /// Shutdown of a cluster node (contract section 8): waiters get
+    /// `MATCH_CANCELLED {reason:"shutdown"}`; rooms are not ended: each
+    /// member here is marked away, so its partner gets `PARTNER_AWAY` and
+    /// the member can resume on another node within the grace.
+    pub(super) fn c_drain(&mut self, cluster: &Cluster, ctx: &Ctx<'_>) {
+        let users: Vec<(UserId, Place)> = self.sessions.iter().map(|(u, s)| (*u, s.place)).collect();
+        for (user, place) in users {
+            match place {
+                Place::Queued { .. } => self.c_cancel_wait(cluster, user, "shutdown", ctx),
+                Place::InRoom(room) => {
+                    if let Err(e) = cluster.away(&room_id_str(room), user, ctx.wall) {
+                        log::warn!("cluster: a room could not be handed over at shutdown: {e}");
+                    }
+                    if let Some(s) = self.sessions.get_mut(&user) {
+                        s.place = Place::Idle;
+                    }
+                }
+                Place::Idle => {}
+            }
+        }
+    }
+
+    /// A waiter put back in the queue looks for a partner again at once.
+    pub fn tier_up_now(&mut self, user: UserId, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            self.c_retry(&cluster, user, ctx);
+        }
+    }
+
+    fn next_ticket(&mut self) -> u64 {
+        self.tickets += 1;
+        self.tickets
+    }
+}
