@@ -26,6 +26,7 @@ use crate::net::reactor::{NetConfig, Reactor, Shared, WAKER};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::postgres::{PgOptions, PgStore};
+use crate::store::redis::RedisStore;
 
 /// Health as the reactor asks for it: the store's status (which never
 /// blocks, `Store::status`), this node's name and, in a cluster, whether
@@ -60,10 +61,15 @@ impl Health for ServerHealth {
 /// reactor's drain deadline it keeps shutdown inside the contract's 10 s.
 const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
 
-/// The store `cfg` asks for: PostgreSQL with `--database-url`, else memory.
-fn open_store(cfg: &Config, metrics: &Metrics) -> io::Result<Arc<dyn Store>> {
+/// The store `cfg` asks for: PostgreSQL with `--database-url`; else, in a
+/// cluster (a `bus`, from `--redis-url`), Redis; else memory.
+fn open_store(cfg: &Config, metrics: &Metrics, bus: Option<&Arc<Bus>>) -> io::Result<Arc<dyn Store>> {
     let Some(url) = cfg.database_url.as_deref().filter(|u| !u.is_empty()) else {
-        return Ok(Arc::new(MemoryStore::bounded(cfg.max_identities, metrics.identities_evicted.clone())));
+        let evicted = metrics.identities_evicted.clone();
+        return Ok(match bus {
+            Some(bus) => Arc::new(RedisStore::new(bus.clone(), cfg.max_identities, evicted)),
+            None => Arc::new(MemoryStore::bounded(cfg.max_identities, evicted)),
+        });
     };
     let opts = PgOptions {
         url: url.to_owned(),
@@ -205,13 +211,28 @@ fn check_echo(cfg: &Config) -> io::Result<()> {
 impl Server {
     pub fn start(cfg: Config) -> io::Result<Server> {
         let metrics = Arc::new(Metrics::default());
-        let store = open_store(&cfg, &metrics)?;
-        Server::start_with_store(cfg, store, metrics)
+        let node = cfg.node_name();
+        let bus = open_bus(&cfg, &node, &metrics)?;
+        let store = open_store(&cfg, &metrics, bus.as_ref())?;
+        Server::start_on(cfg, store, metrics, node, bus)
     }
 
     /// Starts with a store the caller built (tests wrap one to inject
     /// faults); `metrics` must be the registry the store reports to.
     pub fn start_with_store(cfg: Config, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> io::Result<Server> {
+        let node = cfg.node_name();
+        let bus = open_bus(&cfg, &node, &metrics)?;
+        Server::start_on(cfg, store, metrics, node, bus)
+    }
+
+    /// Starts node `node` on `store`, linked to the cluster by `bus`.
+    fn start_on(
+        cfg: Config,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        node: String,
+        bus: Option<Arc<Bus>>,
+    ) -> io::Result<Server> {
         check_echo(&cfg)?;
         let fds = raise_fd_limit();
         let max_conns = cfg.max_connections.unwrap_or(fds.saturating_sub(FD_RESERVE).max(16));
@@ -221,8 +242,6 @@ impl Server {
         let addr = listener.local_addr()?;
         let state = Arc::new(Lifecycle::default());
         let clock = Clock::new();
-        let node = cfg.node_name();
-        let bus = open_bus(&cfg, &node, &metrics)?;
         let health: Arc<dyn Health> =
             Arc::new(ServerHealth { store: store.clone(), node: node.clone(), bus: bus.clone() });
         let (out, inbox) = outbox::channel(waker.clone());

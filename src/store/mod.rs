@@ -5,11 +5,13 @@
 //! reports. Live state (queues, rooms, sockets) lives in the hub; the hub
 //! only tells the store what happened (`record`), which a persisting store
 //! writes behind and nobody waits on. The in-memory store is the default;
-//! the PostgreSQL one implements the same trait. Calls other than `record`
-//! and `status` may block, so only workers call them, never the reactor.
+//! the PostgreSQL one and, in a cluster, the Redis one implement the same
+//! trait. Calls other than `record` and `status` may block, so only
+//! workers call them, never the reactor.
 
 pub mod memory;
 pub mod postgres;
+pub mod redis;
 
 use std::net::IpAddr;
 use std::sync::Arc;
