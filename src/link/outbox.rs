@@ -2,11 +2,14 @@
 //!
 //! Workers never touch sockets: they push ready-to-send frames onto one
 //! bounded queue and wake the reactor, which appends them to the socket's
-//! pending output in queue order. Pushing while holding the room's lock is
-//! what keeps every client's view of a room in `seq` order. The queue bound
-//! makes workers wait (never the reactor) when output outruns the sockets.
-//! A wake is one `eventfd` write; the `armed` flag makes it at most one per
-//! reactor tick instead of one per frame.
+//! pending output in queue order. Pushing while holding the room's gate
+//! (`app::room`) is what keeps every client's view of a room in `seq`
+//! order. The queue bound makes workers wait (never the reactor) when
+//! output outruns the sockets. A wake is one `eventfd` write, and only
+//! while the reactor is about to sleep: it sets `armed` when it starts
+//! draining (busy: pushes need no wake) and clears it just before it polls
+//! (then checks the queue once more), so a push wakes it at most once per
+//! sleep instead of once per frame.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +56,8 @@ pub struct Outbox {
     tx: Sender<Out>,
     /// Wakes the reactor out of `epoll_wait`.
     waker: Arc<Waker>,
-    /// Set by the first push after the reactor's last drain; cleared by it.
+    /// True while no wake is needed (the reactor is busy, or a push has
+    /// already woken it); a push that finds it false wakes the reactor.
     armed: Arc<AtomicBool>,
 }
 
@@ -61,7 +65,8 @@ pub struct Outbox {
 pub struct Inbox {
     /// Drained by the reactor, a bounded number per tick.
     pub rx: Receiver<Out>,
-    /// Cleared by the reactor before each drain, so the next push wakes it.
+    /// Set by the reactor when it starts draining, cleared just before it
+    /// polls, so a push wakes it only when it is about to sleep.
     pub armed: Arc<AtomicBool>,
 }
 

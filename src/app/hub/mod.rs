@@ -2,9 +2,11 @@
 //!
 //! One `Hub` sits behind one lock in `App`. Every transition between idle,
 //! queued and in-room happens inside it, so a user is always in exactly one
-//! of those places and both members of a room agree on it. Frames are
-//! pushed to the outbox while the lock is held: that, and nothing else, is
-//! what keeps each client's view of a room in `seq` order.
+//! of those places and both members of a room agree on it. Frames about a
+//! room are pushed holding the room's gate, taken inside the lock (see
+//! `rooms.rs`): that is what keeps each client's view of a room in `seq`
+//! order, also for a `CHAT` whose frames are serialized after the lock.
+//! On a cluster node (`cluster.rs`) the queues and rooms are in Redis.
 //!
 //! Its state is private: handlers call its methods, and the invariants
 //! (listed in `repair`, which restores them after a panic) are kept here.
