@@ -53,6 +53,11 @@ pub struct Metrics {
     pub queue_size: Family<MoodLabel, Gauge>,
     /// Time from `JOIN_QUEUE` to `MATCH_FOUND`, per matched user.
     pub match_wait: Histogram,
+    /// Cluster nodes heard from within the last 6 s (this one included).
+    pub cluster_nodes: Gauge,
+    /// Frames this node delivered from its cluster channel (published by
+    /// a script, possibly run on another node).
+    pub cluster_frames: Counter,
     /// Redis round trips (cluster nodes), seconds.
     pub redis_round_trip: Histogram,
     /// Redis calls that failed (unreachable, timed out, refused).
@@ -104,6 +109,8 @@ impl Metrics {
             // 50 µs .. ~400 ms: a loopback round trip is ~0.1 ms.
             redis_round_trip: Histogram::new(exponential_buckets(0.00005, 2.0, 14)),
             redis_errors: Counter::default(),
+            cluster_nodes: Gauge::default(),
+            cluster_frames: Counter::default(),
             ws_closes: Family::default(),
             registry: Registry::default(),
         };
@@ -148,6 +155,12 @@ impl Metrics {
         );
         r.register("duet_redis_round_trip_seconds", "Redis round trips", m.redis_round_trip.clone());
         r.register("duet_redis_errors", "Redis calls that failed", m.redis_errors.clone());
+        r.register("duet_cluster_nodes", "Cluster nodes heard from within 6 s", m.cluster_nodes.clone());
+        r.register(
+            "duet_cluster_frames_delivered",
+            "Frames delivered from this node's cluster channel",
+            m.cluster_frames.clone(),
+        );
         r.register(
             "duet_ws_closes",
             "WebSockets closed by the server on a client, by code",

@@ -154,8 +154,11 @@ fn join_cluster(bus: &Arc<Bus>, cluster: &Arc<Cluster>, app: &Arc<App>, node: &s
             "connections": app.metrics.connections.get(),
             "onlineUsers": app.hub().online(),
         });
-        if let Err(e) = cluster.beat(crate::app::wall_ms(), &info.to_string()) {
-            log::warn!("cluster: heartbeat failed: {e}");
+        match cluster.beat(crate::app::wall_ms(), &info.to_string()) {
+            Ok(live) => {
+                app.metrics.cluster_nodes.set(live as i64);
+            }
+            Err(e) => log::warn!("cluster: heartbeat failed: {e}"),
         }
     })
 }

@@ -16,14 +16,22 @@ use serde_json::{Value, json};
 
 /// Two nodes sharing Redis (a fresh prefix) and one store.
 fn two_nodes(test: &str) -> (TestServer, TestServer) {
+    two_nodes_with(test, |_| {})
+}
+
+fn two_nodes_with(
+    test: &str,
+    tweak: impl Fn(&mut duet::Config) + Clone + 'static,
+) -> (TestServer, TestServer) {
     let prefix = format!("duet-test-{test}-{}-{}", std::process::id(), now_ms());
     let store: Arc<dyn duet::store::Store> = Arc::new(MemoryStore::new());
     let node = |name: &'static str| {
-        let p = prefix.clone();
+        let (p, tweak) = (prefix.clone(), tweak.clone());
         start_over(store.clone(), move |c| {
             c.redis_url = Some("redis://127.0.0.1:6379".into());
             c.redis_prefix = p;
             c.node_id = Some(name.into());
+            tweak(c);
         })
     };
     (node("a"), node("b"))
@@ -116,4 +124,38 @@ fn typing_is_relayed_across_nodes() {
         (t["payload"]["roomId"].as_str(), t["payload"]["isTyping"].as_bool()),
         (Some(room.as_str()), Some(true))
     );
+}
+
+#[test]
+fn admin_stats_answer_for_the_whole_cluster() {
+    let (a, b) = two_nodes_with("stats", |c| c.admin_token = Some("root".into()));
+    let (mut x, _y, room) = cross_pair(&a, &b);
+    chat(&mut x, &room, "s", "counted");
+    // The nodes' figures are written by their heartbeat: poll, bounded.
+    let deadline = std::time::Instant::now() + WAIT;
+    let v = loop {
+        let v = http(a.addr, "GET", "/api/admin/stats", Some("root"), None).json();
+        let online: i64 = v["onlineUsers"].as_i64().unwrap_or(0);
+        if online >= 2 || std::time::Instant::now() > deadline {
+            break v;
+        }
+    };
+    let mut ids: Vec<&str> =
+        v["nodes"].as_array().expect("nodes").iter().map(|n| n["nodeId"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"], "{v}");
+    assert_eq!(v["onlineUsers"], 2, "one user on each node: {v}");
+    assert_eq!(v["activeRooms"], 1, "{v}");
+    assert!(v["roomsCreated"].as_u64() >= Some(1) && v["messagesRelayed"].as_u64() >= Some(1), "{v}");
+    assert!(v["queueSizes"]["chill"].is_number(), "{v}");
+}
+
+#[test]
+fn the_registration_limit_is_shared_by_the_nodes() {
+    let (a, b) = two_nodes_with("register", |c| c.register_per_minute = 2);
+    register(a.addr, json!({}));
+    register(b.addr, json!({}));
+    let r = http(a.addr, "POST", "/api/users/registerOrUpdate", None, Some(&json!({})));
+    assert_eq!(r.status, 429, "a third registration from this address, through either node");
+    assert!(r.header("retry-after").is_some());
 }

@@ -55,6 +55,20 @@ fn json(v: serde_json::Value) -> Response {
 }
 
 fn stats(app: &App) -> Response {
+    if let Some(cluster) = &app.cluster {
+        let names: Vec<&str> = QueueKey::ALL.iter().map(|q| q.as_str()).collect();
+        return match cluster.stats(&names.join(",")) {
+            Ok(mut v) => {
+                let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
+                let sum = |k: &str| nodes.iter().map(|n| n[k].as_i64().unwrap_or(0)).sum::<i64>();
+                v["onlineUsers"] = sum("onlineUsers").into();
+                v["connections"] = sum("connections").into();
+                v["uptimeSeconds"] = (app.clock.now() / 1000).into();
+                json(v)
+            }
+            Err(e) => store_failure(crate::store::StoreError::Unavailable(e.to_string())),
+        };
+    }
     let hub = app.hub();
     let queues: serde_json::Map<String, serde_json::Value> =
         QueueKey::ALL.iter().map(|q| (q.as_str().to_string(), hub.queue_len(*q).into())).collect();

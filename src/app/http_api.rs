@@ -146,7 +146,15 @@ fn register_or_update(app: &App, client: ClientAddr, req: &Request) -> Response 
         app.hub().set_profile(user.id, profile.clone());
         (user.id, req.bearer.clone().unwrap_or_default(), profile)
     } else {
-        if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
+        if let Some(cluster) = &app.cluster {
+            // The bucket is the cluster's (contract section 8).
+            let per_minute = app.cfg.register_per_minute;
+            match cluster.register_take(&client.to_string(), now, per_minute, per_minute as f64 / 60_000.0) {
+                Ok(0) => {}
+                Ok(wait_ms) => return rate_limited(wait_ms),
+                Err(e) => return store_failure(StoreError::Unavailable(e.to_string())),
+            }
+        } else if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
             return rate_limited(wait_ms);
         }
         let (gen_nick, gen_avatar) = validate::generated_identity();

@@ -60,6 +60,8 @@ pub struct AppConfig {
     pub store_messages: bool,
     /// `--auto-ban-min-age-secs`, in ms: younger reporters do not count.
     pub auto_ban_min_age: u64,
+    /// `--register-per-minute` (a cluster node keeps the bucket in Redis).
+    pub register_per_minute: u32,
 }
 
 pub struct App {
@@ -112,6 +114,7 @@ impl App {
                 admin_token: cfg.admin_token.clone().filter(|t| !t.is_empty()),
                 store_messages: cfg.store_messages,
                 auto_ban_min_age: ms(cfg.auto_ban_min_age_secs),
+                register_per_minute: cfg.register_per_minute,
             },
             blocklist,
             registrations: Mutex::new(limits::IpLimiter::per_minute(cfg.register_per_minute)),

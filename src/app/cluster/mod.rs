@@ -41,6 +41,8 @@ struct Scripts {
     away: Script,
     auth: Script,
     bury: Script,
+    stats: Script,
+    register_limit: Script,
 }
 
 /// The node's handle on the cluster.
@@ -108,6 +110,8 @@ impl Cluster {
                 away: s(include_str!("lua/away.lua")),
                 auth: s(include_str!("lua/auth.lua")),
                 bury: s(include_str!("lua/bury.lua")),
+                stats: s(include_str!("lua/stats.lua")),
+                register_limit: s(include_str!("lua/register_limit.lua")),
             },
             grace,
             tier1,
@@ -261,11 +265,11 @@ impl Cluster {
     /// One beat (every 2 s, the heartbeat thread): this node is alive for
     /// the next 6 s, with `info` (JSON) for the cluster's stats; nodes
     /// unheard for 6 s are buried.
-    pub fn beat(&self, now: u64, info: &str) -> Result<(), BusError> {
+    pub fn beat(&self, now: u64, info: &str) -> Result<usize, BusError> {
         let node_key = self.bus.key(&format!("node:{}", self.node()));
         let nodes = self.bus.key("nodes");
         let cut = now.saturating_sub(NODE_TTL_MS);
-        let stale: Vec<String> = self.bus.call(|c| {
+        let (stale, live): (Vec<String>, usize) = self.bus.call(|c| {
             redis::pipe()
                 .cmd("SET")
                 .arg(&node_key)
@@ -282,13 +286,16 @@ impl Cluster {
                 .arg(&nodes)
                 .arg("-inf")
                 .arg(cut)
-                .query::<(Vec<String>,)>(c)
-                .map(|t| t.0)
+                .cmd("ZCOUNT")
+                .arg(&nodes)
+                .arg(format!("({cut}"))
+                .arg("+inf")
+                .query::<(Vec<String>, usize)>(c)
         })?;
         for dead in stale.iter().filter(|d| *d != self.node()) {
             self.bury(dead, now)?;
         }
-        Ok(())
+        Ok(live)
     }
 
     /// A clean exit: this node's key goes at once (nothing is left to
@@ -359,6 +366,31 @@ impl Cluster {
             })
             .collect();
         Ok((partner, lines))
+    }
+
+    /// The cluster's figures for `/api/admin/stats` (see `lua/stats.lua`).
+    pub fn stats(&self, queues: &str) -> Result<serde_json::Value, BusError> {
+        let prefix = self.bus.prefix().to_owned();
+        let text: String =
+            self.bus.call(|c| self.scripts.stats.prepare_invoke().arg(&prefix).arg(queues).invoke(c))?;
+        serde_json::from_str(&text).map_err(|e| BusError::Refused(e.to_string()))
+    }
+
+    /// Takes a token from the cluster-wide registration bucket of
+    /// `client`: 0, or how many ms until one is there.
+    pub fn register_take(&self, client: &str, now: u64, burst: u32, per_ms: f64) -> Result<u64, BusError> {
+        let prefix = self.bus.prefix().to_owned();
+        self.bus.call(|c| {
+            self.scripts
+                .register_limit
+                .prepare_invoke()
+                .arg(&prefix)
+                .arg(client)
+                .arg(now)
+                .arg(burst)
+                .arg(per_ms)
+                .invoke(c)
+        })
     }
 
     /// A node stopped beating: its waiters and rooms are seen to.

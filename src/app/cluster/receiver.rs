@@ -40,6 +40,7 @@ impl ClusterReceiver {
         match msg {
             NodeMsg::Tick => {}
             NodeMsg::Frame { user, effect, room, json } => {
+                app.metrics.cluster_frames.inc();
                 let mut hub = app.hub();
                 let mut requeue = None;
                 match (effect, room) {
