@@ -55,6 +55,9 @@ pub struct Cluster {
     pub tier1: u64,
     /// Rematch cooldown, ms (0 = none).
     pub cooldown: u64,
+    /// The Redis epoch this node last saw (`P:epoch`): a different one
+    /// means Redis came back empty.
+    epoch: parking_lot::Mutex<Option<String>>,
 }
 
 /// A join's outcome.
@@ -116,7 +119,46 @@ impl Cluster {
             grace,
             tier1,
             cooldown,
+            epoch: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Whether Redis lost its data since this node last looked (it came
+    /// back empty): sets the epoch if there is none, and remembers it.
+    pub fn epoch_changed(&self) -> Result<bool, BusError> {
+        let key = self.bus.key("epoch");
+        let fresh = new_id();
+        let now: String = self.bus.call(|c| {
+            redis::pipe()
+                .cmd("SET")
+                .arg(&key)
+                .arg(&fresh)
+                .arg("NX")
+                .ignore()
+                .cmd("GET")
+                .arg(&key)
+                .query::<(String,)>(c)
+                .map(|t| t.0)
+        })?;
+        let mut seen = self.epoch.lock();
+        let changed = seen.as_ref().is_some_and(|s| *s != now);
+        *seen = Some(now);
+        Ok(changed)
+    }
+
+    /// Presence for users this node holds, written again (after Redis
+    /// came back empty).
+    pub fn announce(&self, users: &[UserId]) -> Result<(), BusError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        self.bus.call(|c| {
+            let mut p = redis::pipe();
+            for u in users {
+                p.cmd("SET").arg(self.bus.key(&format!("p:{u}"))).arg(self.node()).ignore();
+            }
+            p.query::<()>(c)
+        })
     }
 
     pub fn node(&self) -> &str {

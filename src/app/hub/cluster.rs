@@ -358,6 +358,38 @@ impl Hub {
         }
     }
 
+    /// Redis came back empty (contract section 8): the rooms and waits it
+    /// held are gone. Users in a room are told `PARTNER_LEFT {reason:
+    /// "disconnected"}`, waiters `MATCH_CANCELLED {reason:"timeout"}` (they
+    /// may join again); all are idle. Returns the users this node holds,
+    /// whose presence must be written again.
+    pub fn c_reset(&mut self, ctx: &Ctx<'_>) -> Vec<UserId> {
+        let mut held = Vec::with_capacity(self.sessions.len());
+        for (user, s) in self.sessions.iter_mut() {
+            match (s.place, s.conn) {
+                (Place::InRoom(room), Some(conn)) => {
+                    let left =
+                        crate::app::view::PartnerLeft { room_id: room_id_str(room), reason: "disconnected" };
+                    ctx.out.frame(conn, protocol::frame("PARTNER_LEFT", None, &left));
+                }
+                (Place::Queued { .. }, Some(conn)) => {
+                    ctx.out
+                        .frame(conn, protocol::frame("MATCH_CANCELLED", None, &Reason { reason: "timeout" }));
+                }
+                _ => {}
+            }
+            s.place = Place::Idle;
+            if let Some(side) = s.cluster.as_mut() {
+                side.pending = None;
+            }
+            if s.conn.is_some() {
+                held.push(*user);
+            }
+        }
+        self.sessions.retain(|_, s| s.conn.is_some());
+        held
+    }
+
     /// A waiter put back in the queue looks for a partner again at once.
     pub fn tier_up_now(&mut self, user: UserId, ctx: &Ctx<'_>) {
         if let Some(cluster) = self.cluster.clone() {
