@@ -142,7 +142,7 @@ fn open_bus(cfg: &Config, node: &str, metrics: &Metrics) -> io::Result<Option<Ar
 fn join_cluster(bus: &Arc<Bus>, cluster: &Arc<Cluster>, app: &Arc<App>, node: &str) -> io::Result<()> {
     let channel = format!("ch:{node}");
     let receiver = Arc::new(ClusterReceiver { app: app.clone(), cluster: cluster.clone() });
-    bus.subscribe(vec![channel.clone()], receiver)?;
+    bus.subscribe(vec![channel.clone(), "ctl".into()], receiver)?;
     // What the scripts publish for this node is lost until it listens: a
     // node that starts with Redis up serves only once it does.
     if bus.answers() && !bus.wait_listening(std::time::Duration::from_secs(2)) {

@@ -145,7 +145,10 @@ fn unban(app: &App, id: &str) -> Response {
         return Response::error(404, "NOT_FOUND", "no such user");
     };
     match app.store.remove_ban(user) {
-        Ok(_) => Response::no_content(),
+        Ok(_) => {
+            app.changed(user);
+            Response::no_content()
+        }
         Err(e) => store_failure(e),
     }
 }

@@ -144,6 +144,7 @@ fn register_or_update(app: &App, client: ClientAddr, req: &Request) -> Response 
             return store_failure(e);
         }
         app.hub().set_profile(user.id, profile.clone());
+        app.changed(user.id);
         (user.id, req.bearer.clone().unwrap_or_default(), profile)
     } else {
         if let Some(cluster) = &app.cluster {
@@ -202,6 +203,7 @@ fn delete_me(app: &App, req: &Request) -> Response {
     if let Err(e) = app.store.delete_user(user.id) {
         return store_failure(e);
     }
+    app.changed(user.id);
     let ctx = app.ctx();
     app.evict_everywhere(user.id, "deleted", 1000, &ctx);
     Response::no_content()

@@ -156,9 +156,21 @@ impl App {
     /// Bans `user` until `until` (epoch ms) and ends what they hold now.
     pub fn ban(&self, user: UserId, until: u64, reason: &str, by: &str) -> Result<(), StoreError> {
         self.store.set_ban(user, Ban { until, reason: reason.into(), by: by.into() })?;
+        self.changed(user);
         let ctx = self.ctx();
         self.evict_everywhere(user, "banned", 4403, &ctx);
         Ok(())
+    }
+
+    /// On a cluster node, tells every node that `user`'s identity changed
+    /// here (profile, ban, erasure), so cached copies go (contract section
+    /// 8: such a change holds on all nodes within 2 s).
+    pub fn changed(&self, user: UserId) {
+        if let Some(cluster) = &self.cluster
+            && let Err(e) = cluster.bus.publish("ctl", format!("changed {user}").as_bytes())
+        {
+            log::warn!("cluster: the other nodes could not be told {user} changed: {e}");
+        }
     }
 
     /// Ends what `user` holds here, and on a cluster node also on the node

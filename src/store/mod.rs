@@ -288,6 +288,11 @@ pub trait Store: Send + Sync {
     fn ban(&self, user: UserId, now: u64) -> Result<Option<Ban>, StoreError>;
     fn remove_ban(&self, user: UserId) -> Result<bool, StoreError>;
 
+    /// Another node of the cluster changed this user (profile, ban,
+    /// erasure): drop what is cached of it, so the next read is fresh.
+    /// Stores that cache nothing (memory: one node; Redis: shared) need not.
+    fn refresh(&self, _user: UserId) {}
+
     /// Something happened that a persisting store keeps; never blocks.
     fn record(&self, _event: Event) {}
 

@@ -12,6 +12,8 @@
 //! - `requeued <user>`: a pairing was aborted; the user waits again.
 //! - `supersede <user>`: another node took the user's socket over.
 //! - `evict <user> <reason> <code>`: a ban or an erasure ends the session.
+//! - `changed <user>` (on the control channel, to every node): the user's
+//!   identity changed on a node: drop cached copies, reload the profile.
 //! - `tick`: the heartbeat's echo (ignored).
 
 use crate::base::id::UserId;
@@ -32,11 +34,31 @@ pub enum Effect {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum NodeMsg<'a> {
-    Frame { user: UserId, effect: Effect, room: Option<u64>, json: &'a str },
-    Offer { user: UserId, pair: &'a str },
-    Requeued { user: UserId },
-    Supersede { user: UserId },
-    Evict { user: UserId, reason: &'static str, code: u16 },
+    Frame {
+        user: UserId,
+        effect: Effect,
+        room: Option<u64>,
+        json: &'a str,
+    },
+    Offer {
+        user: UserId,
+        pair: &'a str,
+    },
+    Requeued {
+        user: UserId,
+    },
+    Supersede {
+        user: UserId,
+    },
+    Evict {
+        user: UserId,
+        reason: &'static str,
+        code: u16,
+    },
+    /// Another node changed the user's identity (profile, ban, erasure).
+    Changed {
+        user: UserId,
+    },
     Tick,
 }
 
@@ -68,6 +90,7 @@ impl<'a> NodeMsg<'a> {
             "offer" => NodeMsg::Offer { user, pair: w.next()? },
             "requeued" => NodeMsg::Requeued { user },
             "supersede" => NodeMsg::Supersede { user },
+            "changed" => NodeMsg::Changed { user },
             "evict" => {
                 let reason = match w.next()? {
                     "banned" => "banned",

@@ -99,6 +99,12 @@ impl ClusterReceiver {
                 }
             }
             NodeMsg::Supersede { user } => app.hub().c_superseded(user, &ctx),
+            NodeMsg::Changed { user } => {
+                app.store.refresh(user);
+                if let Ok(Some(record)) = app.store.user(user) {
+                    app.hub().set_profile(user, record.profile);
+                }
+            }
             NodeMsg::Evict { user, reason, code } => app.hub().evict(user, reason, code, &ctx),
         }
     }

@@ -327,6 +327,32 @@ impl Store for PgStore {
         Ok(n > 0 || was)
     }
 
+    /// The token cache and the ban map are this node's: another node's
+    /// change reaches them here (cluster control channel).
+    fn refresh(&self, user: UserId) {
+        let _ = self.cache.delete_user(user);
+        let row = self.db(|c| {
+            c.query_opt(
+                "SELECT until, reason, by_whom FROM bans WHERE user_id = $1 AND until > now()",
+                &[&uuid(user)],
+            )
+        });
+        match row {
+            Ok(Some(r)) => {
+                let ban = Ban {
+                    until: millis(r.get(0)),
+                    reason: r.get::<_, String>(1).into(),
+                    by: r.get::<_, String>(2).into(),
+                };
+                self.bans.write().insert(user, ban);
+            }
+            Ok(None) => {
+                self.bans.write().remove(&user);
+            }
+            Err(e) => log::warn!("database: a cluster change to {user} could not be read: {e}"),
+        }
+    }
+
     fn record(&self, event: Event) {
         self.writer.push(Job::Event(event));
     }
