@@ -22,6 +22,7 @@ pub mod asserts;
 pub mod counting;
 pub mod frames;
 pub mod http_client;
+pub mod nodes;
 pub mod process;
 pub mod props;
 pub mod raw;
