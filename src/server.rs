@@ -164,13 +164,18 @@ fn join_cluster(bus: &Arc<Bus>, cluster: &Arc<Cluster>, app: &Arc<App>, node: &s
                 Err(e) => log::warn!("cluster: the Redis epoch could not be read: {e}"),
             }
         }
-        let info = serde_json::json!({
-            "connections": app.metrics.connections.get(),
-            "onlineUsers": app.hub().online(),
-        });
-        match cluster.beat(crate::app::wall_ms(), &info.to_string()) {
-            Ok(live) => {
+        let (online, rooms) = {
+            let hub = app.hub();
+            (hub.online(), hub.c_rooms_held())
+        };
+        let info = serde_json::json!({"connections": app.metrics.connections.get(), "onlineUsers": online});
+        match cluster.beat(crate::app::wall_ms(), &info.to_string(), &rooms) {
+            Ok((live, taken_for_dead)) => {
                 app.metrics.cluster_nodes.set(live as i64);
+                if recovered || taken_for_dead {
+                    let ctx = app.ctx();
+                    app.hub().c_recovered(taken_for_dead, &ctx);
+                }
             }
             Err(e) => log::warn!("cluster: heartbeat failed: {e}"),
         }

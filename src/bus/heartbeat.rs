@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::Bus;
 
 /// How often the node beats.
-pub const BEAT: Duration = Duration::from_secs(2);
+pub const BEAT: Duration = Duration::from_millis(1500);
 /// The tick's payload; receivers ignore it.
 pub const TICK: &[u8] = b"{\"t\":\"tick\"}";
 

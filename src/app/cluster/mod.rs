@@ -58,6 +58,11 @@ pub struct Cluster {
     /// The Redis epoch this node last saw (`P:epoch`): a different one
     /// means Redis came back empty.
     epoch: parking_lot::Mutex<Option<String>>,
+    /// Redis's clock minus this node's, ms, measured every beat: a
+    /// script's deadline is given in Redis's time.
+    clock_offset: std::sync::atomic::AtomicI64,
+    /// Beats so far (the first finds no key of its own, and that is fine).
+    beats: std::sync::atomic::AtomicU64,
 }
 
 /// A join's outcome.
@@ -120,7 +125,17 @@ impl Cluster {
             tier1,
             cooldown,
             epoch: parking_lot::Mutex::new(None),
+            clock_offset: std::sync::atomic::AtomicI64::new(0),
+            beats: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The deadline of a call made now, in Redis's time (ms): the call's
+    /// timeout, less a margin for the clock offset's error.
+    fn deadline(&self) -> u64 {
+        let offset = self.clock_offset.load(std::sync::atomic::Ordering::Relaxed);
+        let timeout = crate::bus::CALL_TIMEOUT.as_millis() as i64;
+        (crate::app::wall_ms() as i64 + offset + timeout - 50).max(0) as u64
     }
 
     /// Whether Redis lost its data since this node last looked (it came
@@ -247,9 +262,13 @@ impl Cluster {
         id_json: &str,
     ) -> Result<Option<u64>, BusError> {
         let (u, s, ttl) = (user.to_string(), sent_at.to_string(), self.room_ttl().to_string());
-        let out = self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &ttl])?;
+        let deadline = self.deadline().to_string();
+        let out = self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &ttl, &deadline])?;
         Ok(match out.first().map(String::as_str) {
             Some("ok") => out.get(1).and_then(|s| s.parse().ok()),
+            Some("late") => {
+                return Err(BusError::Unreachable("redis answered past the call's deadline".into()));
+            }
             _ => None,
         })
     }
@@ -307,37 +326,53 @@ impl Cluster {
     /// One beat (every 2 s, the heartbeat thread): this node is alive for
     /// the next 6 s, with `info` (JSON) for the cluster's stats; nodes
     /// unheard for 6 s are buried.
-    pub fn beat(&self, now: u64, info: &str) -> Result<usize, BusError> {
+    /// `rooms` are the rooms this node's users hold: their keys are kept
+    /// alive while someone holds them. Returns the live nodes and whether
+    /// this node had been taken for dead (its key was gone: its users must
+    /// be attached again).
+    pub fn beat(&self, now: u64, info: &str, rooms: &[(u64, UserId)]) -> Result<(usize, bool), BusError> {
         let node_key = self.bus.key(&format!("node:{}", self.node()));
         let nodes = self.bus.key("nodes");
         let cut = now.saturating_sub(NODE_TTL_MS);
-        let (stale, live): (Vec<String>, usize) = self.bus.call(|c| {
-            redis::pipe()
-                .cmd("SET")
-                .arg(&node_key)
-                .arg(info)
-                .arg("PX")
-                .arg(NODE_TTL_MS)
-                .ignore()
-                .cmd("ZADD")
-                .arg(&nodes)
-                .arg(now)
-                .arg(self.node())
-                .ignore()
-                .cmd("ZRANGEBYSCORE")
-                .arg(&nodes)
-                .arg("-inf")
-                .arg(cut)
-                .cmd("ZCOUNT")
-                .arg(&nodes)
-                .arg(format!("({cut}"))
-                .arg("+inf")
-                .query::<(Vec<String>, usize)>(c)
-        })?;
+        let ttl = self.room_ttl();
+        let (time, previous, stale, live): ((u64, u64), Option<String>, Vec<String>, usize) =
+            self.bus.call(|c| {
+                let mut p = redis::pipe();
+                for (room, user) in rooms {
+                    let rk = self.bus.key(&format!("r:{room:016x}"));
+                    p.cmd("PEXPIRE").arg(&rk).arg(ttl).ignore();
+                    p.cmd("PEXPIRE").arg(format!("{rk}:k")).arg(ttl).ignore();
+                    p.cmd("PEXPIRE").arg(self.bus.key(&format!("ur:{user}"))).arg(ttl).ignore();
+                }
+                p.cmd("TIME")
+                    .cmd("SET")
+                    .arg(&node_key)
+                    .arg(info)
+                    .arg("PX")
+                    .arg(NODE_TTL_MS)
+                    .arg("GET")
+                    .cmd("ZADD")
+                    .arg(&nodes)
+                    .arg(now)
+                    .arg(self.node())
+                    .ignore()
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&nodes)
+                    .arg("-inf")
+                    .arg(cut)
+                    .cmd("ZCOUNT")
+                    .arg(&nodes)
+                    .arg(format!("({cut}"))
+                    .arg("+inf")
+                    .query(c)
+            })?;
+        let redis_ms = time.0 * 1000 + time.1 / 1000;
+        self.clock_offset.store(redis_ms as i64 - now as i64, std::sync::atomic::Ordering::Relaxed);
         for dead in stale.iter().filter(|d| *d != self.node()) {
             self.bury(dead, now)?;
         }
-        Ok(live)
+        let first = self.beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+        Ok((live, previous.is_none() && !first))
     }
 
     /// A clean exit: this node's key goes at once (nothing is left to
@@ -408,6 +443,35 @@ impl Cluster {
             })
             .collect();
         Ok((partner, lines))
+    }
+
+    /// What Redis says of `user`'s partner in `room`: None if the room is
+    /// gone, else Some(away since, epoch ms) with None while the partner has
+    /// a node.
+    pub fn partner_state(&self, room: u64, user: UserId) -> Result<Option<(UserId, Option<u64>)>, BusError> {
+        let rk = self.bus.key(&format!("r:{room:016x}"));
+        let r: Vec<Option<String>> = self.bus.call(|c| {
+            redis::cmd("HMGET")
+                .arg(&rk)
+                .arg("a")
+                .arg("b")
+                .arg("a_node")
+                .arg("b_node")
+                .arg("a_away")
+                .arg("b_away")
+                .query(c)
+        })?;
+        let get = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+        let me = user.to_string();
+        let (other, node, away) = if get(0) == me {
+            (get(1), get(3), get(5))
+        } else if get(1) == me {
+            (get(0), get(2), get(4))
+        } else {
+            return Ok(None);
+        };
+        let Some(other) = UserId::parse(&other) else { return Ok(None) };
+        Ok(Some((other, if node.is_empty() { away.parse().ok() } else { None })))
     }
 
     /// The cluster's figures for `/api/admin/stats` (see `lua/stats.lua`).

@@ -30,7 +30,12 @@ impl Receiver for ClusterReceiver {
         }
     }
 
-    fn resubscribed(&self) {}
+    /// Anything published while the channel was not subscribed is lost:
+    /// compare this node's rooms with Redis.
+    fn resubscribed(&self) {
+        let ctx = self.app.ctx();
+        self.app.hub().c_resync(&ctx);
+    }
 }
 
 impl ClusterReceiver {
@@ -58,6 +63,7 @@ impl ClusterReceiver {
                     }
                     (Effect::Next, Some(r)) => requeue = hub.c_room_ended(user, r),
                     (Effect::Away { who, at }, Some(r)) => {
+                        hub.c_told_away(user, at);
                         let timer = AppTimer::ClusterGrace { user, room: r, away: who, at };
                         ctx.out.timer(ctx.now + self.cluster.grace, timer);
                     }

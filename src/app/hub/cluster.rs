@@ -31,6 +31,9 @@ use crate::link::outbox::Delivery;
 pub(super) struct ClusterSide {
     /// The pairing offered for this waiter, taken here, not yet committed.
     pub pending: Option<u64>,
+    /// Since when this user was told its partner is away (epoch ms), so a
+    /// resynchronisation does not tell it twice.
+    pub told_away: Option<u64>,
     /// What the partner was shown of this user's typing, in its room.
     pub typing: Typing,
 }
@@ -150,7 +153,9 @@ impl Hub {
         } else {
             "0".to_owned()
         };
-        cluster.end_room(&room_id_str(room), user, reason, reply, effect, &until, None).map_err(refused)?;
+        let ended = cluster
+            .end_room(&room_id_str(room), user, reason, reply, effect, &until, None)
+            .map_err(refused)?;
         // The script's frames set the place; until they arrive the user
         // must not be able to chat in a room that is gone.
         if let Some(s) = self.sessions.get_mut(&user)
@@ -158,7 +163,9 @@ impl Hub {
         {
             s.place = Place::Idle;
         }
-        Ok(())
+        // Redis no longer has the room (it came back empty, or its keys
+        // expired): no reply was published, so this is the answer.
+        if ended { Ok(()) } else { Err(Refusal::not_in_room()) }
     }
 
     /// On a cluster node, ends `user`'s room in Redis with `reply` (a
@@ -189,7 +196,14 @@ impl Hub {
             Place::Queued { .. } => {
                 self.c_leave_wait(cluster, user).map_err(|r| BusError::Refused(r.error.message))
             }
-            Place::InRoom(room) => cluster.away(&room_id_str(room), user, ctx.wall),
+            Place::InRoom(room) => {
+                let r = cluster.away(&room_id_str(room), user, ctx.wall);
+                if r.as_ref().is_err_and(Cluster::is_unavailable) {
+                    // Marked away once Redis answers (`c_recovered`).
+                    self.pending_away.push((room, user));
+                }
+                r
+            }
         };
         if let Err(e) = result {
             log::warn!("cluster: a dropped user's wait or room could not be released: {e}");
@@ -388,6 +402,91 @@ impl Hub {
         }
         self.sessions.retain(|_, s| s.conn.is_some());
         held
+    }
+
+    /// The partner of `user` is away since `at`: note it (the receiver
+    /// delivers `PARTNER_AWAY` and starts the grace).
+    pub fn c_told_away(&mut self, user: UserId, at: u64) {
+        if let Some(s) = self.sessions.get_mut(&user) {
+            s.side().told_away = Some(at);
+        }
+    }
+
+    /// After this node's channel was (re)subscribed: what was published
+    /// meanwhile is lost, so each room this node's users hold is compared
+    /// with Redis. A room that is gone ends (`PARTNER_LEFT {reason:
+    /// "disconnected"}`); a partner away that the user was not told of is
+    /// told now (`PARTNER_AWAY`), with the grace counted from when it left.
+    pub fn c_resync(&mut self, ctx: &Ctx<'_>) {
+        let Some(cluster) = self.cluster.clone() else { return };
+        for (room, user) in self.c_rooms_held() {
+            let state = match cluster.partner_state(room, user) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("cluster: a room could not be compared with Redis: {e}");
+                    return;
+                }
+            };
+            let Some(s) = self.sessions.get_mut(&user) else { continue };
+            let conn = s.conn;
+            let rid = room_id_str(room);
+            match state {
+                None => {
+                    s.place = Place::Idle;
+                    if let Some(conn) = conn {
+                        let left = crate::app::view::PartnerLeft { room_id: rid, reason: "disconnected" };
+                        ctx.out.frame(conn, protocol::frame("PARTNER_LEFT", None, &left));
+                    }
+                }
+                Some((partner, Some(at))) if s.side().told_away != Some(at) => {
+                    s.side().told_away = Some(at);
+                    if let Some(conn) = conn {
+                        let away = crate::app::view::RoomRef { room_id: &rid };
+                        ctx.out.frame(conn, protocol::frame("PARTNER_AWAY", None, &away));
+                    }
+                    let due = (at + cluster.grace).saturating_sub(ctx.wall);
+                    ctx.out.timer(ctx.now + due, AppTimer::ClusterGrace { user, room, away: partner, at });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The rooms this node's users hold, for the heartbeat to keep alive.
+    pub fn c_rooms_held(&self) -> Vec<(u64, UserId)> {
+        self.sessions
+            .iter()
+            .filter_map(|(u, s)| match s.place {
+                Place::InRoom(r) => Some((r, *u)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Redis answers again (with its data): rooms whose member dropped
+    /// meanwhile are marked away now; if this node was taken for dead
+    /// (`reattach`), its users' presence, waits and rooms are attached to
+    /// it again (their partners, told `PARTNER_AWAY`, get `PARTNER_BACK`).
+    pub fn c_recovered(&mut self, reattach: bool, ctx: &Ctx<'_>) {
+        let Some(cluster) = self.cluster.clone() else { return };
+        for (room, user) in std::mem::take(&mut self.pending_away) {
+            if let Err(e) = cluster.away(&room_id_str(room), user, ctx.wall) {
+                log::warn!(
+                    "cluster: a room whose member dropped while Redis was away is still not released: {e}"
+                );
+            }
+        }
+        if !reattach {
+            return;
+        }
+        let held: Vec<UserId> =
+            self.sessions.iter().filter(|(_, s)| s.conn.is_some()).map(|(u, _)| *u).collect();
+        log::warn!("cluster: this node had been taken for dead; attaching its {} users again", held.len());
+        for user in held {
+            if let Err(e) = cluster.auth(user, u64::MAX >> 12) {
+                log::warn!("cluster: {user} could not be attached again: {e}");
+            }
+        }
     }
 
     /// A waiter put back in the queue looks for a partner again at once.

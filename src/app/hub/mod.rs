@@ -119,6 +119,9 @@ pub struct Hub {
     cluster: Option<Arc<crate::app::cluster::Cluster>>,
     /// Waits on a cluster node, numbered (the matcher numbers its own).
     tickets: u64,
+    /// Cluster node: rooms whose member dropped while Redis was away, to
+    /// be marked away once it answers (so the partner learns it).
+    pending_away: Vec<(u64, UserId)>,
 }
 
 /// What handlers need besides the hub: where frames go and the time.
@@ -140,6 +143,7 @@ impl Hub {
         Hub {
             cluster,
             tickets: 0,
+            pending_away: Vec::new(),
             sessions: HashMap::new(),
             by_conn: HashMap::new(),
             matcher: Matcher::new(rules.tier1),

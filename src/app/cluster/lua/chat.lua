@@ -4,9 +4,13 @@
 -- so both nodes see the room in seq order. A partner away (no node) is
 -- sent nothing: the message waits in the kept list for its resume.
 -- ARGV: prefix, room, user, text (a JSON string literal), sentAt, id (a
---       JSON string literal, or ""), ttl (ms).
--- Returns {"ok", seq} or {"not_in_room"}.
+--       JSON string literal, or ""), ttl (ms), deadline (Redis time, ms:
+--       past it the node has already answered UNAVAILABLE, so the message
+--       must not be taken: a stalled Redis runs the script late).
+-- Returns {"ok", seq}, {"not_in_room"} or {"late"}.
 local P, room, user, text, sent, id, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local t = redis.call("TIME")
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[8]) then return {"late"} end
 local rk = P .. "r:" .. room
 local r = redis.call("HMGET", rk, "a", "b", "a_node", "b_node")
 local me, other, other_node, my_node
@@ -19,6 +23,8 @@ redis.call("RPUSH", kk, '{"seq":' .. seq .. ',"from":"' .. me .. '","text":' .. 
 redis.call("LTRIM", kk, -100, -1)
 redis.call("PEXPIRE", rk, ttl)
 redis.call("PEXPIRE", kk, ttl)
+redis.call("PEXPIRE", P .. "ur:" .. user, ttl)
+redis.call("PEXPIRE", P .. "ur:" .. other, ttl)
 if other_node and other_node ~= "" then
   redis.call("PUBLISH", P .. "ch:" .. other_node, "frame " .. other .. " - " .. room .. "\n" ..
     '{"type":"CHAT","payload":{"roomId":"' .. room .. '","seq":' .. seq .. ',"text":' .. text ..
