@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod asserts;
+pub mod cluster;
 pub mod counting;
 pub mod frames;
 pub mod http_client;
