@@ -257,7 +257,6 @@ fn leave_queue_on_a_cluster_node_answers_queue_left_and_the_user_is_not_matched(
 }
 
 #[test]
-#[ignore = "BUG: queues are ordered by join time in whole ms, then by user id: of two joins in one ms the later may be preferred"]
 fn the_longest_waiter_is_preferred_within_one_millisecond() {
     // Tier 2 from the start: x and y share nothing and wait; z shares one
     // interest with each, so only the wait decides, and x joined first

@@ -223,7 +223,6 @@ fn an_admin_ban_through_one_node_closes_the_socket_on_another_and_ends_its_room(
 }
 
 #[test]
-#[ignore = "BUG: a ban of a user away within the grace (no socket anywhere) does not end its cross-node room: the partner waits out the grace and gets \"disconnected\""]
 fn an_admin_ban_of_a_user_away_within_the_grace_ends_its_room_at_once() {
     // As on one node (section 5: a user banned while in a room, the
     // partner gets PARTNER_LEFT {reason:"left"}), also when the banned

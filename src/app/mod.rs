@@ -149,6 +149,17 @@ impl App {
 
     /// The hub, locked. A panic while it is held repairs it before the
     /// lock is let go (see `guard`).
+    /// A direct answer to a message on `conn` (see `Hub::reply`): on a
+    /// cluster node it waits behind answers its channel has yet to bring.
+    pub fn reply(&self, conn: ConnId, frame: Vec<u8>) {
+        if self.cluster.is_some() {
+            let ctx = self.ctx();
+            self.hub().reply(conn, frame, &ctx);
+        } else {
+            self.out.frame(conn, frame);
+        }
+    }
+
     pub fn hub(&self) -> HubGuard<'_> {
         HubGuard { hub: self.hub.lock(), app: self }
     }
@@ -178,10 +189,13 @@ impl App {
     /// node closes the socket wherever it is).
     pub fn evict_everywhere(&self, user: UserId, reason: &'static str, code: u16, ctx: &Ctx<'_>) {
         self.hub().evict(user, reason, code, ctx);
-        if let Some(cluster) = &self.cluster
-            && let Err(e) = cluster.evict_remote(user, reason, code)
-        {
-            log::warn!("cluster: could not reach the node holding {user}: {e}");
+        if let Some(cluster) = &self.cluster {
+            if let Err(e) = cluster.evict_remote(user, reason, code) {
+                log::warn!("cluster: could not reach the node holding {user}: {e}");
+            }
+            if let Err(e) = cluster.end_everything_of(user, ctx.wall) {
+                log::warn!("cluster: the room or wait of {user} could not be ended: {e}");
+            }
         }
     }
 
@@ -314,7 +328,7 @@ impl App {
     /// reply ends the run (contract section 7).
     fn refuse(&self, conn: ConnId, id: Option<&str>, refusal: Refusal, socket: &mut Socket) {
         let payload: &ErrorPayload = &refusal.error;
-        self.out.frame(conn, protocol::frame("ERROR", id, payload));
+        self.reply(conn, protocol::frame("ERROR", id, payload));
         if !matches!(payload.code, "RATE_LIMITED" | "BAD_REQUEST") {
             socket.refused = 0;
             return;

@@ -21,6 +21,8 @@ use redis::Script;
 use crate::base::id::UserId;
 use crate::bus::{Bus, BusError};
 
+/// How long a room's keys outlive the resume grace when nobody renews them.
+pub const ROOM_TTL_MARGIN_MS: u64 = 10_000;
 /// A node unheard for this long is dead (contract: noticed within 10 s).
 pub const NODE_TTL_MS: u64 = 6000;
 /// How long the client is told to wait while Redis is away.
@@ -181,9 +183,10 @@ impl Cluster {
     }
 
     /// A room's keys outlive the grace a little, so an away member can
-    /// still resume at its last moment.
+    /// still resume at its last moment. They matter only when no node
+    /// holds the room: a holder's heartbeat renews them every beat.
     fn room_ttl(&self) -> u64 {
-        self.grace + 60_000
+        self.grace + ROOM_TTL_MARGIN_MS
     }
 
     fn run(&self, script: &Script, args: &[&str]) -> Result<Vec<String>, BusError> {
@@ -245,7 +248,7 @@ impl Cluster {
     /// The user leaves its queue (or the pairing it is in).
     pub fn leave(&self, user: UserId) -> Result<bool, BusError> {
         let u = user.to_string();
-        let out = self.run(&self.scripts.leave, &[&u])?;
+        let out = self.run(&self.scripts.leave, &[&u, self.node()])?;
         if let Some(pair) = out.get(1) {
             self.abort(pair, Some(user))?;
         }
@@ -263,9 +266,11 @@ impl Cluster {
     ) -> Result<Option<u64>, BusError> {
         let (u, s, ttl) = (user.to_string(), sent_at.to_string(), self.room_ttl().to_string());
         let deadline = self.deadline().to_string();
-        let out = self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &ttl, &deadline])?;
+        let out =
+            self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &ttl, &deadline, self.node()])?;
         Ok(match out.first().map(String::as_str) {
             Some("ok") => out.get(1).and_then(|s| s.parse().ok()),
+            Some("moved") => return Err(BusError::Refused("moved".into())),
             Some("late") => {
                 return Err(BusError::Unreachable("redis answered past the call's deadline".into()));
             }
@@ -389,6 +394,21 @@ impl Cluster {
                 .arg(self.node())
                 .query::<()>(c)
         });
+    }
+
+    /// A banned or erased user's room and wait end in Redis, wherever its
+    /// socket is, or none is (away within the grace): the partner gets
+    /// `PARTNER_LEFT {reason:"left"}` at once, as on a single node.
+    pub fn end_everything_of(&self, user: UserId, now: u64) -> Result<(), BusError> {
+        let room: Option<String> =
+            self.bus.call(|c| redis::cmd("GET").arg(self.bus.key(&format!("ur:{user}"))).query(c))?;
+        if let Some(room) = room {
+            let until = (now + self.cooldown).to_string();
+            self.end_room(&room, user, "left", "", "idle", &until, None)?;
+        }
+        let u = user.to_string();
+        self.run(&self.scripts.leave, &[&u, ""])?;
+        Ok(())
     }
 
     /// Tells the node holding `user`'s socket, if another, to evict it.

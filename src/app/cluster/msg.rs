@@ -3,7 +3,9 @@
 //! (`lua/*.lua`); this reads them. Text, not JSON, so a frame travels
 //! as it will be sent, never escaped into another document.
 //!
-//! - `frame <user> <effect> <room|-> [<who> <at>]\n<json>`: send `json`
+//! - `frame <user> <effect> <room|-> [<who> <at>]\n<json>`, or `reply ...`
+//!   for the answer to the user's own message (its node holds the other
+//!   answers it would send directly until this one arrived): send `json`
 //!   to the user's socket; `effect` changes the user's session first:
 //!   `-` nothing, `in_room` (a match), `idle` (the room ended), `next`
 //!   (the room ended: queue again), `away` (`<who>`, the partner, is away
@@ -34,11 +36,14 @@ pub enum Effect {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum NodeMsg<'a> {
+    /// `reply`: the frame answers a message of the user's, published by
+    /// the script its node ran (`reply ...` on the wire).
     Frame {
         user: UserId,
         effect: Effect,
         room: Option<u64>,
         json: &'a str,
+        reply: bool,
     },
     Offer {
         user: UserId,
@@ -73,7 +78,7 @@ impl<'a> NodeMsg<'a> {
         }
         let user = UserId::parse(w.next()?)?;
         Some(match kind {
-            "frame" => {
+            "frame" | "reply" => {
                 let effect = w.next()?;
                 let room = w.next().and_then(|r| u64::from_str_radix(r, 16).ok());
                 let effect = match effect {
@@ -85,7 +90,7 @@ impl<'a> NodeMsg<'a> {
                     "away" => Effect::Away { who: UserId::parse(w.next()?)?, at: w.next()?.parse().ok()? },
                     _ => return None,
                 };
-                NodeMsg::Frame { user, effect, room, json: body }
+                NodeMsg::Frame { user, effect, room, json: body, reply: kind == "reply" }
             }
             "offer" => NodeMsg::Offer { user, pair: w.next()? },
             "requeued" => NodeMsg::Requeued { user },
@@ -120,7 +125,8 @@ mod tests {
                 user,
                 effect: Effect::InRoom,
                 room: Some(255),
-                json: "{\"type\":\"MATCH_FOUND\"}"
+                json: "{\"type\":\"MATCH_FOUND\"}",
+                reply: false
             })
         );
         let a = format!("frame {U} away 00000000000000ff {U} 1700\n{{}}");

@@ -44,7 +44,7 @@ impl ClusterReceiver {
         let ctx = app.ctx();
         match msg {
             NodeMsg::Tick => {}
-            NodeMsg::Frame { user, effect, room, json } => {
+            NodeMsg::Frame { user, effect, room, json, reply } => {
                 app.metrics.cluster_frames.inc();
                 let mut hub = app.hub();
                 let mut requeue = None;
@@ -71,6 +71,9 @@ impl ClusterReceiver {
                 }
                 if let Some(conn) = hub.c_conn(user) {
                     ctx.out.frame(conn, protocol::json_frame(json));
+                }
+                if reply {
+                    hub.c_reply_done(user, &ctx);
                 }
                 if let Some(request) = requeue
                     && let Err(r) = hub.join(user, request, None, &ctx)

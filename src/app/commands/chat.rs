@@ -61,8 +61,15 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
         let id = hub.own_room(user, &p.room_id)?;
         let text = text.as_ref().map_err(Clone::clone)?;
         if let Some(cluster) = hub.cluster().cloned() {
+            // CHAT_ACK comes through the channel: answers after it wait.
+            let ctx = app.ctx();
+            hub.c_expect_reply(user, &ctx);
             drop(hub);
-            return cluster_chat(app, req, &cluster, user, id, text, sent_at);
+            let done = cluster_chat(app, req, &cluster, user, id, text, sent_at);
+            if done.is_err() {
+                app.hub().c_reply_done(user, &ctx);
+            }
+            return done;
         }
         (user, id, hub.post(id, user, text, sent_at)?)
     };
@@ -111,6 +118,10 @@ fn cluster_chat(
     let seq = match cluster.chat(&room, user, &text_json, sent_at, &id_json) {
         Ok(Some(seq)) => seq,
         Ok(None) => return Err(Refusal::not_in_room()),
+        // A superseded socket: another node speaks for the user now.
+        Err(crate::bus::BusError::Refused(m)) if m == "moved" => {
+            return Err(Refusal::new("UNAUTHENTICATED", "this socket was superseded"));
+        }
         Err(e) if crate::app::cluster::Cluster::is_unavailable(&e) => {
             return Err(crate::app::hub::unavailable());
         }

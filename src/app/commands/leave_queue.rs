@@ -4,13 +4,12 @@ use super::Request;
 use crate::app::App;
 use crate::app::hub::Limit;
 use crate::app::protocol::{self, Empty, Refusal};
-use crate::link::outbox::Delivery;
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let mut hub = app.hub();
     let user = req.user_in(&hub)?;
     hub.take(user, Limit::Queue, app.clock.now())?;
     hub.leave_queue(user)?;
-    app.out.frame(req.conn, protocol::frame("QUEUE_LEFT", req.id, &Empty {}));
+    hub.reply(req.conn, protocol::frame("QUEUE_LEFT", req.id, &Empty {}), &app.ctx());
     Ok(())
 }

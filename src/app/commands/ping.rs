@@ -5,7 +5,6 @@ use serde::Serialize;
 use super::Request;
 use crate::app::App;
 use crate::app::protocol::{self, Refusal};
-use crate::link::outbox::Delivery;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -16,6 +15,6 @@ struct Pong {
 
 pub fn run(app: &App, req: &Request<'_>) -> Result<(), Refusal> {
     let pong = Pong { server_time: crate::app::wall_ms() };
-    app.out.frame(req.conn, protocol::frame("PONG", req.id, &pong));
+    app.reply(req.conn, protocol::frame("PONG", req.id, &pong));
     Ok(())
 }

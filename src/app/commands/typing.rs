@@ -6,7 +6,6 @@ use serde::Deserialize;
 use super::Request;
 use crate::app::App;
 use crate::app::protocol::{self, Empty, Refusal};
-use crate::link::outbox::Delivery;
 
 #[derive(Deserialize)]
 pub struct Typing {
@@ -24,6 +23,6 @@ pub fn run(app: &App, req: &Request<'_>, p: Typing) -> Result<(), Refusal> {
     let user = req.user_in(&hub)?;
     let id = hub.own_room(user, &p.room_id)?;
     hub.typing(id, user, p.is_typing, &ctx);
-    app.out.frame(req.conn, protocol::frame("TYPING_ACK", req.id, &Empty {}));
+    hub.reply(req.conn, protocol::frame("TYPING_ACK", req.id, &Empty {}), &ctx);
     Ok(())
 }

@@ -34,9 +34,26 @@ pub(super) struct ClusterSide {
     /// Since when this user was told its partner is away (epoch ms), so a
     /// resynchronisation does not tell it twice.
     pub told_away: Option<u64>,
+    /// Answers to this user's messages that scripts will publish on this
+    /// node's channel and that have not arrived yet.
+    pub awaiting: u32,
+    /// When the oldest awaited answer was expected (monotonic ms): one
+    /// lost with the channel (a resubscription) stops holding after
+    /// `HOLD_AT_MOST_MS`.
+    pub awaiting_since: u64,
+    /// Direct answers held until those arrive, so a client gets its
+    /// answers in the order of its messages (at most `HELD_REPLIES`).
+    pub held: Vec<(ConnId, Vec<u8>)>,
     /// What the partner was shown of this user's typing, in its room.
     pub typing: Typing,
 }
+
+/// Direct answers held behind channel answers, per user, at most; past it
+/// they go out at once (a client pipelining that much waits for nothing).
+const HELD_REPLIES: usize = 64;
+/// How long direct answers wait for an awaited one at most: well past a
+/// script's time limit (`COMMIT_WITHIN_MS`), so only a lost one hits it.
+const HOLD_AT_MOST_MS: u64 = 3000;
 
 /// The refusal while Redis is away (contract section 8).
 pub fn unavailable() -> Refusal {
@@ -92,6 +109,13 @@ impl Hub {
         let pre = format!("{pre}\"waiting\":");
         let queue = request.key().as_str();
         cluster.join(user, queue, ctx.wall, &tags.join(","), &view, false, (&pre, post)).map_err(refused)?;
+        // QUEUE_WAITING comes through the channel (the receiver needs the
+        // hub lock, held here, so it cannot come first).
+        let side = session.side();
+        if side.awaiting == 0 {
+            side.awaiting_since = ctx.now;
+        }
+        side.awaiting += 1;
         session.place = Place::Queued { ticket, since: ctx.now };
         session.request = Some(request);
         session.side().pending = None;
@@ -156,6 +180,9 @@ impl Hub {
         let ended = cluster
             .end_room(&room_id_str(room), user, reason, reply, effect, &until, None)
             .map_err(refused)?;
+        if ended && !reply.is_empty() {
+            self.c_expect_reply(user, ctx);
+        }
         // The script's frames set the place; until they arrive the user
         // must not be able to chat in a room that is gone.
         if let Some(s) = self.sessions.get_mut(&user)
@@ -279,6 +306,60 @@ impl Hub {
             }
             Step::RetryAt(at) => ctx.out.timer(at, AppTimer::TypingRetry { user, room }),
             Step::Nothing => {}
+        }
+    }
+
+    /// A script about to run will publish the answer to `user`'s message
+    /// on this node's channel: direct answers wait behind it.
+    pub fn c_expect_reply(&mut self, user: UserId, ctx: &Ctx<'_>) {
+        if let Some(s) = self.sessions.get_mut(&user) {
+            let side = s.side();
+            if side.awaiting == 0 {
+                side.awaiting_since = ctx.now;
+            }
+            side.awaiting += 1;
+        }
+    }
+
+    /// The expected answer came, or will not (the script refused or
+    /// failed): held direct answers go out once none is awaited.
+    pub fn c_reply_done(&mut self, user: UserId, ctx: &Ctx<'_>) {
+        let Some(s) = self.sessions.get_mut(&user) else { return };
+        let side = s.side();
+        side.awaiting = side.awaiting.saturating_sub(1);
+        if side.awaiting == 0 {
+            for (conn, frame) in std::mem::take(&mut side.held) {
+                ctx.out.frame(conn, frame);
+            }
+        }
+    }
+
+    /// A direct answer to a message on `conn`: sent now, or held behind an
+    /// answer the channel has yet to bring.
+    pub fn c_reply(&mut self, conn: ConnId, frame: Vec<u8>, ctx: &Ctx<'_>) {
+        let user = self.by_conn.get(&conn).copied();
+        let side = user.and_then(|u| self.sessions.get_mut(&u)).and_then(|s| s.cluster.as_mut());
+        let Some(side) = side else { return ctx.out.frame(conn, frame) };
+        if side.awaiting > 0 && ctx.now.saturating_sub(side.awaiting_since) > HOLD_AT_MOST_MS {
+            side.awaiting = 0;
+            for (conn, frame) in std::mem::take(&mut side.held) {
+                ctx.out.frame(conn, frame);
+            }
+        }
+        if side.awaiting > 0 && side.held.len() < HELD_REPLIES {
+            side.held.push((conn, frame));
+        } else {
+            ctx.out.frame(conn, frame);
+        }
+    }
+
+    /// A direct answer to a message on `conn`: on a cluster node it keeps
+    /// its place behind answers the node's channel has yet to bring.
+    pub fn reply(&mut self, conn: ConnId, frame: Vec<u8>, ctx: &Ctx<'_>) {
+        if self.cluster.is_some() {
+            self.c_reply(conn, frame, ctx);
+        } else {
+            ctx.out.frame(conn, frame);
         }
     }
 
@@ -419,6 +500,15 @@ impl Hub {
     /// told now (`PARTNER_AWAY`), with the grace counted from when it left.
     pub fn c_resync(&mut self, ctx: &Ctx<'_>) {
         let Some(cluster) = self.cluster.clone() else { return };
+        // Answers awaited on the channel may have been lost with it.
+        for s in self.sessions.values_mut() {
+            if let Some(side) = s.cluster.as_mut() {
+                side.awaiting = 0;
+                for (conn, frame) in std::mem::take(&mut side.held) {
+                    ctx.out.frame(conn, frame);
+                }
+            }
+        }
         for (room, user) in self.c_rooms_held() {
             let state = match cluster.partner_state(room, user) {
                 Ok(s) => s,

@@ -15,9 +15,13 @@ local back = {"requeued"}
 for i, side in ipairs({{p[1], p[4]}, {p[2], p[5]}}) do
   local u, took = side[1], side[2]
   local wk = P .. "w:" .. u
-  local keep = (leaver == "" and took) or (leaver ~= "" and u ~= leaver)
+  -- A side that did not take is dropped only if its node is dead; a slow
+  -- but live node's user keeps its place too.
+  local w_node = redis.call("HGET", wk, "node")
+  local alive = w_node and redis.call("EXISTS", P .. "node:" .. w_node) == 1
+  local keep = (leaver == "" and (took or alive)) or (leaver ~= "" and u ~= leaver)
   if keep then
-    local w = redis.call("HMGET", wk, "since", "set", "node")
+    local w = redis.call("HMGET", wk, "score", "set", "node")
     redis.call("HDEL", wk, "pend")
     local since, set = w[1], w[2] or ""
     redis.call("ZADD", q, since, u)

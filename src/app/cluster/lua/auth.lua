@@ -10,7 +10,7 @@
 --   partner sent after lastSeq (JSON), oldest first.
 local P, user, node, last, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local prev = redis.call("GET", P .. "p:" .. user) or ""
-redis.call("SET", P .. "p:" .. user, node)
+redis.call("SET", P .. "p:" .. user, node, "PX", 86400000)
 local out = {prev, "", ""}
 local w = redis.call("HMGET", P .. "w:" .. user, "node", "queue", "since", "pend")
 if w[1] then

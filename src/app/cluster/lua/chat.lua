@@ -6,8 +6,10 @@
 -- ARGV: prefix, room, user, text (a JSON string literal), sentAt, id (a
 --       JSON string literal, or ""), ttl (ms), deadline (Redis time, ms:
 --       past it the node has already answered UNAVAILABLE, so the message
---       must not be taken: a stalled Redis runs the script late).
--- Returns {"ok", seq}, {"not_in_room"} or {"late"}.
+--       must not be taken: a stalled Redis runs the script late), the
+--       sender's node (a socket superseded on another node may still send:
+--       it does not speak for the user any more).
+-- Returns {"ok", seq}, {"not_in_room"}, {"moved"} or {"late"}.
 local P, room, user, text, sent, id, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 local t = redis.call("TIME")
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[8]) then return {"late"} end
@@ -17,6 +19,7 @@ local me, other, other_node, my_node
 if r[1] == user then me, other, my_node, other_node = "a", r[2], r[3], r[4]
 elseif r[2] == user then me, other, my_node, other_node = "b", r[1], r[4], r[3]
 else return {"not_in_room"} end
+if my_node ~= ARGV[9] then return {"moved"} end
 local seq = redis.call("HINCRBY", rk, "seq", 1)
 local kk = rk .. ":k"
 redis.call("RPUSH", kk, '{"seq":' .. seq .. ',"from":"' .. me .. '","text":' .. text .. ',"sentAt":' .. sent .. '}')
@@ -33,7 +36,7 @@ end
 local idpart = ""
 if id ~= "" then idpart = ',"id":' .. id end
 if my_node and my_node ~= "" then
-  redis.call("PUBLISH", P .. "ch:" .. my_node, "frame " .. user .. " - " .. room .. "\n" ..
+  redis.call("PUBLISH", P .. "ch:" .. my_node, "reply " .. user .. " - " .. room .. "\n" ..
     '{"type":"CHAT_ACK"' .. idpart .. ',"payload":{"roomId":"' .. room .. '","seq":' .. seq ..
     ',"sentAt":' .. sent .. '}}')
 end

@@ -27,10 +27,18 @@ if other_node and other_node ~= "" then
     '{"type":"PARTNER_LEFT","payload":{"roomId":"' .. room .. '","reason":"' .. reason .. '"}}')
 end
 if reply ~= "" and my_node and my_node ~= "" then
-  redis.call("PUBLISH", P .. "ch:" .. my_node, "frame " .. user .. " " .. effect .. " " .. room .. "\n" .. reply)
+  redis.call("PUBLISH", P .. "ch:" .. my_node, "reply " .. user .. " " .. effect .. " " .. room .. "\n" .. reply)
 end
 if cool ~= "0" then
-  redis.call("ZADD", P .. "x:" .. user, cool, other)
-  redis.call("ZADD", P .. "x:" .. other, cool, user)
+  local t = redis.call("TIME")
+  local now = tonumber(t[1]) * 1000
+  for _, pair in ipairs({{user, other}, {other, user}}) do
+    local xk = P .. "x:" .. pair[1]
+    redis.call("ZADD", xk, cool, pair[2])
+    -- Expired cooldowns go; at most 1,000 pairs a user, never-rematch
+    -- ("inf") kept last.
+    redis.call("ZREMRANGEBYSCORE", xk, "-inf", now)
+    redis.call("ZREMRANGEBYRANK", xk, 0, -1001)
+  end
 end
 return {"ended", other}

@@ -27,11 +27,20 @@ end
 local mine = {}
 for _, t in ipairs(tags) do mine[t] = true end
 
+-- Index scores are join times in ms, times 1000, plus a per-queue counter
+-- (mod 1000): two joins in one millisecond keep their order, so "the
+-- longest wait" is never decided by user id.
+-- Lua hands numbers to Redis with 14 significant digits: scores are
+-- written with all of theirs.
+local function num(x) return string.format("%.0f", x) end
 local since = now
+local score
 if retry then
-  local s = redis.call("HGET", P .. "w:" .. user, "since")
-  if not s or redis.call("HGET", P .. "w:" .. user, "pend") then return {"gone", 0} end
-  since = tonumber(s)
+  local w = redis.call("HMGET", P .. "w:" .. user, "since", "score", "pend")
+  if not w[1] or w[3] then return {"gone", 0} end
+  since, score = tonumber(w[1]), tonumber(w[2])
+else
+  score = now * 1000 + redis.call("INCR", P .. "qn:" .. queue) % 1000
 end
 local my_tier2 = (now - since) >= tier1
 
@@ -47,7 +56,8 @@ local function excluded(c)
 end
 
 local best, best_shared, best_since = nil, -1, nil
-local function consider(c, c_since)
+local function consider(c, c_score)
+  local c_since = math.floor(c_score / 1000)
   if c == user then return end
   local w = redis.call("HMGET", P .. "w:" .. c, "node", "set", "pend")
   if not w[1] or w[3] or not alive(w[1]) or excluded(c) then return end
@@ -62,8 +72,8 @@ local function consider(c, c_since)
   if tier2 then ok = shared >= 1 or theirs == 0 or #tags == 0
   else ok = (w[2] or "") == set end
   if not ok then return end
-  if shared > best_shared or (shared == best_shared and c_since < best_since) then
-    best, best_shared, best_since = c, shared, c_since
+  if shared > best_shared or (shared == best_shared and c_score < best_since) then
+    best, best_shared, best_since = c, shared, c_score
   end
 end
 
@@ -72,7 +82,7 @@ local function scan(key, max_since)
   for i = 1, #rows, 2 do consider(rows[i], tonumber(rows[i + 1])) end
 end
 
-local tier2_cut = now - tier1
+local tier2_cut = num((now - tier1) * 1000 + 999)
 -- Exact set: eligible at any wait (equal sets, tier 1).
 if set ~= "" then scan(q .. ":s:" .. set, "+inf") else scan(q .. ":bare", "+inf") end
 -- Shared interests: eligible once the pair is tier 2.
@@ -94,16 +104,18 @@ end
 
 local count = redis.call("ZCARD", q) + (retry and 0 or 1)
 if not retry then
-  redis.call("HSET", P .. "w:" .. user, "queue", queue, "since", since, "set", set, "node", node, "view", waiter)
-  redis.call("PUBLISH", P .. "ch:" .. node, "frame " .. user .. " - -\n" .. ARGV[11] .. count .. ARGV[12])
+  redis.call("HSET", P .. "w:" .. user, "queue", queue, "since", num(since), "score", num(score), "set", set,
+    "node", node, "view", waiter)
+  redis.call("PUBLISH", P .. "ch:" .. node, "reply " .. user .. " - -\n" .. ARGV[11] .. count .. ARGV[12])
 end
 if not best then
   if not retry then
-    redis.call("ZADD", q, since, user)
-    if set == "" then redis.call("ZADD", q .. ":bare", since, user)
+    local s = num(score)
+    redis.call("ZADD", q, s, user)
+    if set == "" then redis.call("ZADD", q .. ":bare", s, user)
     else
-      redis.call("ZADD", q .. ":s:" .. set, since, user)
-      for _, t in ipairs(tags) do redis.call("ZADD", q .. ":t:" .. t, since, user) end
+      redis.call("ZADD", q .. ":s:" .. set, s, user)
+      for _, t in ipairs(tags) do redis.call("ZADD", q .. ":t:" .. t, s, user) end
     end
     redis.call("SADD", P .. "nw:" .. node, user)
   end
