@@ -151,18 +151,7 @@ fn join_cluster(bus: &Arc<Bus>, cluster: &Arc<Cluster>, app: &Arc<App>, node: &s
     let (cluster, app) = (cluster.clone(), app.clone());
     heartbeat::spawn(bus.clone(), channel, move |_bus, recovered| {
         if recovered {
-            match cluster.epoch_changed() {
-                Ok(true) => {
-                    log::warn!("redis came back empty: rooms and waits spanning the cluster are gone");
-                    let ctx = app.ctx();
-                    let held = app.hub().c_reset(&ctx);
-                    if let Err(e) = cluster.announce(&held) {
-                        log::warn!("cluster: presence could not be written again: {e}");
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => log::warn!("cluster: the Redis epoch could not be read: {e}"),
-            }
+            crate::app::cluster::receiver::check_epoch(&app, &cluster);
         }
         let (online, rooms) = {
             let hub = app.hub();

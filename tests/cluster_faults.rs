@@ -224,9 +224,6 @@ fn redis_stopped_degrades_and_refuses_what_needs_it_then_recovers_empty_without_
 }
 
 #[test]
-#[ignore = "BUG: rooms whose users share a node do not go on while Redis is away (contract section 8): \
-            CHAT runs the Redis chat script for every cluster room and gets ERROR UNAVAILABLE \
-            (src/app/commands/chat.rs cluster_chat; no shadow of same-node rooms exists)"]
 fn redis_away_a_room_whose_users_share_a_node_goes_on() {
     let Some(mut redis) = private_redis() else { return };
     let cluster = Cluster::new("redis-same", &redis.url(), &[]);
@@ -251,6 +248,45 @@ fn redis_away_a_room_whose_users_share_a_node_goes_on() {
     recovered(&[&a, &b], Instant::now(), Duration::from_secs(20));
     assert_eq!(chat(&mut p, &room, "4", "after"), 4);
     got_chat(&mut q, 4, "after");
+}
+
+/// A same-node room that went on while Redis did not answer is written
+/// back when it does: its seq goes on from where the node took it (no
+/// seq handed out twice), and a member resuming on another node gets the
+/// messages sent meanwhile.
+#[test]
+fn redis_paused_a_same_node_room_goes_on_and_is_written_back_for_a_resume_elsewhere() {
+    let Some(redis) = private_redis() else { return };
+    let cluster = Cluster::new("redis-back", &redis.url(), &[("DUET_RESUME_GRACE_SECS", "30")]);
+    let a = cluster.node("a");
+    let b = cluster.node("b");
+    let ((mut p, _), (mut q, uq), room) = pair_on(a.addr, a.addr, ("Pia", "Quin"), "chill");
+    assert_eq!(chat(&mut p, &room, "1", "before"), 1);
+    got_chat(&mut q, 1, "before");
+
+    redis.pause(true);
+    let paused = Instant::now();
+    degraded(&[&a], paused, Duration::from_secs(10));
+    assert_eq!(chat(&mut p, &room, "2", "while away"), 2);
+    got_chat(&mut q, 2, "while away");
+    redis.pause(false);
+    recovered(&[&a, &b], Instant::now(), Duration::from_secs(20));
+
+    // Through Redis again: seq 3, not a second 2.
+    assert_eq!(chat(&mut p, &room, "3", "after"), 3);
+    got_chat(&mut q, 3, "after");
+
+    // q drops having read only seq 1, and resumes on B.
+    drop(q);
+    p.recv_type("PARTNER_AWAY");
+    let (mut q, ok) = resume(b.addr, &uq, 1);
+    assert_eq!(ok["payload"]["room"]["roomId"], room.as_str(), "{ok}");
+    assert_eq!(ok["payload"]["room"]["lastSeq"], 3, "{ok}");
+    got_chat(&mut q, 2, "while away");
+    got_chat(&mut q, 3, "after");
+    p.recv_type("PARTNER_BACK");
+    assert_eq!(chat(&mut q, &room, "4", "from B"), 4);
+    got_chat(&mut p, 4, "from B");
 }
 
 #[test]

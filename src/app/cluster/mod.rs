@@ -45,6 +45,7 @@ struct Scripts {
     bury: Script,
     stats: Script,
     register_limit: Script,
+    restore: Script,
 }
 
 /// The node's handle on the cluster.
@@ -65,6 +66,23 @@ pub struct Cluster {
     clock_offset: std::sync::atomic::AtomicI64,
     /// Beats so far (the first finds no key of its own, and that is fine).
     beats: std::sync::atomic::AtomicU64,
+}
+
+/// A same-node room as `restore` writes it back.
+pub struct Restore<'a> {
+    /// The room's `a` and `b` members.
+    pub a: UserId,
+    pub b: UserId,
+    /// How each is shown to the other (`MATCH_FOUND`'s `partner`), JSON.
+    pub a_view: &'a str,
+    pub b_view: &'a str,
+    /// The room's mood and shared interests (a JSON array).
+    pub mood: &'a str,
+    pub shared: &'a str,
+    /// The last seq taken.
+    pub seq: u64,
+    /// Kept-message JSON of the messages taken while Redis was away.
+    pub taken: &'a [String],
 }
 
 /// A join's outcome.
@@ -95,6 +113,10 @@ pub struct AttachedRoom {
     /// A resume after a drop (the partner was told `PARTNER_BACK`), not a
     /// supersede.
     pub back: bool,
+    /// The partner, and whether the user is the room's `a` side (for a
+    /// room that goes on here while Redis is away: `hub::local_rooms`).
+    pub partner: Option<UserId>,
+    pub first: bool,
     /// Kept messages the partner sent after the client's `lastSeq`, JSON
     /// `{seq, from, text, sentAt}`, oldest first.
     pub missed: Vec<String>,
@@ -122,6 +144,7 @@ impl Cluster {
                 bury: s(include_str!("lua/bury.lua")),
                 stats: s(include_str!("lua/stats.lua")),
                 register_limit: s(include_str!("lua/register_limit.lua")),
+                restore: s(include_str!("lua/restore.lua")),
             },
             grace,
             tier1,
@@ -142,7 +165,10 @@ impl Cluster {
 
     /// Whether Redis lost its data since this node last looked (it came
     /// back empty): sets the epoch if there is none, and remembers it.
-    pub fn epoch_changed(&self) -> Result<bool, BusError> {
+    /// `on_change` runs before anyone else may look again: a second
+    /// caller (the subscriber after a resubscription, the heartbeat after
+    /// an outage) waits until the first has dealt with it.
+    pub fn epoch_changed(&self, on_change: impl FnOnce()) -> Result<bool, BusError> {
         let key = self.bus.key("epoch");
         let fresh = new_id();
         let now: String = self.bus.call(|c| {
@@ -160,6 +186,9 @@ impl Cluster {
         let mut seen = self.epoch.lock();
         let changed = seen.as_ref().is_some_and(|s| *s != now);
         *seen = Some(now);
+        if changed {
+            on_change();
+        }
         Ok(changed)
     }
 
@@ -301,6 +330,31 @@ impl Cluster {
         Ok(out.first().map(String::as_str) == Some("ended"))
     }
 
+    /// A room that went on here while Redis was away, written back (see
+    /// `lua/restore.lua`): `room.taken` are the kept-message JSON of the
+    /// messages taken meanwhile.
+    pub fn restore(&self, id: u64, room: &Restore<'_>, now: u64) -> Result<bool, BusError> {
+        let rid = crate::app::room::room_id_str(id);
+        let (a, b) = (room.a.to_string(), room.b.to_string());
+        let (seq, ttl, now) = (room.seq.to_string(), self.room_ttl().to_string(), now.to_string());
+        let mut args: Vec<&str> = vec![
+            &rid,
+            &a,
+            &b,
+            self.node(),
+            room.a_view,
+            room.b_view,
+            room.mood,
+            room.shared,
+            &seq,
+            &ttl,
+            &now,
+        ];
+        args.extend(room.taken.iter().map(String::as_str));
+        let out = self.run(&self.scripts.restore, &args)?;
+        Ok(out.first().map(String::as_str) == Some("ok"))
+    }
+
     /// `user`'s socket dropped from this node while in `room`.
     pub fn away(&self, room: &str, user: UserId, now: u64) -> Result<(), BusError> {
         let (u, n) = (user.to_string(), now.to_string());
@@ -323,7 +377,9 @@ impl Cluster {
                 let mood = it.next().unwrap_or_default();
                 let last_seq = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
                 let back = it.next().as_deref() == Some("back");
-                AttachedRoom { id, partner_view, mood, last_seq, back, missed: it.collect() }
+                let partner = it.next().and_then(|p| UserId::parse(&p));
+                let first = it.next().as_deref() == Some("a");
+                AttachedRoom { id, partner_view, mood, last_seq, back, partner, first, missed: it.collect() }
             });
         Ok(Attached { previous, waiting, room })
     }

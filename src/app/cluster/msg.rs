@@ -7,9 +7,12 @@
 //!   for the answer to the user's own message (its node holds the other
 //!   answers it would send directly until this one arrived): send `json`
 //!   to the user's socket; `effect` changes the user's session first:
-//!   `-` nothing, `in_room` (a match), `idle` (the room ended), `next`
-//!   (the room ended: queue again), `away` (`<who>`, the partner, is away
-//!   since `<at>`: run the grace), `back`.
+//!   `-` nothing, `in_room` (a match; `<who>` is the partner and `<at>`
+//!   `a` or `b`, the user's side of the room), `idle` (the room ended),
+//!   `next` (the room ended: queue again), `away` (`<who>`, the partner, is
+//!   away since `<at>`: run the grace), `back`. A `CHAT` or `CHAT_ACK`
+//!   carries the message's seq after the room (`- <room> <seq>`), so a
+//!   node knows how far each of its rooms went.
 //! - `offer <user> <pair>`: take the pairing for the user, if still there.
 //! - `requeued <user>`: a pairing was aborted; the user waits again.
 //! - `supersede <user>`: another node took the user's socket over.
@@ -23,7 +26,11 @@ use crate::base::id::UserId;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Effect {
     None,
-    InRoom,
+    /// The partner and whether the user is the room's `a` side (scripts
+    /// that predate them may leave them out).
+    InRoom {
+        partner: Option<(UserId, bool)>,
+    },
     Idle,
     Next,
     /// The partner (`who`) is away since `at` (epoch ms).
@@ -44,6 +51,8 @@ pub enum NodeMsg<'a> {
         room: Option<u64>,
         json: &'a str,
         reply: bool,
+        /// The seq of the message a `CHAT` or `CHAT_ACK` is about.
+        seq: Option<u64>,
     },
     Offer {
         user: UserId,
@@ -83,14 +92,17 @@ impl<'a> NodeMsg<'a> {
                 let room = w.next().and_then(|r| u64::from_str_radix(r, 16).ok());
                 let effect = match effect {
                     "-" => Effect::None,
-                    "in_room" => Effect::InRoom,
+                    "in_room" => Effect::InRoom {
+                        partner: w.next().and_then(UserId::parse).zip(w.next().map(|s| s == "a")),
+                    },
                     "idle" => Effect::Idle,
                     "next" => Effect::Next,
                     "back" => Effect::Back,
                     "away" => Effect::Away { who: UserId::parse(w.next()?)?, at: w.next()?.parse().ok()? },
                     _ => return None,
                 };
-                NodeMsg::Frame { user, effect, room, json: body, reply: kind == "reply" }
+                let seq = if effect == Effect::None { w.next().and_then(|s| s.parse().ok()) } else { None };
+                NodeMsg::Frame { user, effect, room, json: body, reply: kind == "reply", seq }
             }
             "offer" => NodeMsg::Offer { user, pair: w.next()? },
             "requeued" => NodeMsg::Requeued { user },
@@ -117,18 +129,21 @@ mod tests {
 
     #[test]
     fn parses_what_the_scripts_write() {
-        let f = format!("frame {U} in_room 00000000000000ff\n{{\"type\":\"MATCH_FOUND\"}}");
+        let f = format!("frame {U} in_room 00000000000000ff {U} b\n{{\"type\":\"MATCH_FOUND\"}}");
         let user = UserId::parse(U).unwrap();
         assert_eq!(
             NodeMsg::parse(&f),
             Some(NodeMsg::Frame {
                 user,
-                effect: Effect::InRoom,
+                effect: Effect::InRoom { partner: Some((user, false)) },
                 room: Some(255),
                 json: "{\"type\":\"MATCH_FOUND\"}",
-                reply: false
+                reply: false,
+                seq: None,
             })
         );
+        let c = format!("reply {U} - 00000000000000ff 42\n{{}}");
+        assert!(matches!(NodeMsg::parse(&c), Some(NodeMsg::Frame { reply: true, seq: Some(42), .. })));
         let a = format!("frame {U} away 00000000000000ff {U} 1700\n{{}}");
         assert!(matches!(
             NodeMsg::parse(&a),

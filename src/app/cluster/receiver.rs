@@ -33,8 +33,26 @@ impl Receiver for ClusterReceiver {
     /// Anything published while the channel was not subscribed is lost:
     /// compare this node's rooms with Redis.
     fn resubscribed(&self) {
+        check_epoch(&self.app, &self.cluster);
         let ctx = self.app.ctx();
         self.app.hub().c_resync(&ctx);
+    }
+}
+
+/// After an outage: if Redis came back empty, the rooms and waits that
+/// spanned nodes are gone (`Hub::c_reset`) and this node's presence is
+/// written again.
+pub fn check_epoch(app: &App, cluster: &Cluster) {
+    let reset = || {
+        log::warn!("redis came back empty: rooms and waits spanning the cluster are gone");
+        let ctx = app.ctx();
+        let held = app.hub().c_reset(&ctx);
+        if let Err(e) = cluster.announce(&held) {
+            log::warn!("cluster: presence could not be written again: {e}");
+        }
+    };
+    if let Err(e) = cluster.epoch_changed(reset) {
+        log::warn!("cluster: the Redis epoch could not be read: {e}");
     }
 }
 
@@ -44,12 +62,15 @@ impl ClusterReceiver {
         let ctx = app.ctx();
         match msg {
             NodeMsg::Tick => {}
-            NodeMsg::Frame { user, effect, room, json, reply } => {
+            NodeMsg::Frame { user, effect, room, json, reply, seq } => {
                 app.metrics.cluster_frames.inc();
                 let mut hub = app.hub();
                 let mut requeue = None;
+                if let (Some(seq), Some(r)) = (seq, room) {
+                    hub.l_seen(r, seq);
+                }
                 match (effect, room) {
-                    (Effect::InRoom, Some(r)) if !hub.c_matched(user, r, &ctx) => {
+                    (Effect::InRoom { partner }, Some(r)) if !hub.c_matched(user, r, partner, &ctx) => {
                         // Left while the pairing was being taken: the room
                         // opened without it; end it at once.
                         drop(hub);

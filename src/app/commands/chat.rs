@@ -61,13 +61,28 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
         let id = hub.own_room(user, &p.room_id)?;
         let text = text.as_ref().map_err(Clone::clone)?;
         if let Some(cluster) = hub.cluster().cloned() {
-            // CHAT_ACK comes through the channel: answers after it wait.
             let ctx = app.ctx();
+            // A room whose members are both here goes on while Redis is
+            // away (`hub::local_rooms`).
+            if let Some(seq) = hub.l_chat(id, user, req.conn, text, sent_at, req.id, false, &ctx) {
+                drop(hub);
+                recorded(app, id, user, seq, text, sent_at);
+                return Ok(());
+            }
+            // CHAT_ACK comes through the channel: answers after it wait.
             hub.c_expect_reply(user, &ctx);
             drop(hub);
             let done = cluster_chat(app, req, &cluster, user, id, text, sent_at);
-            if done.is_err() {
-                app.hub().c_reply_done(user, &ctx);
+            if let Err(refusal) = &done {
+                let mut hub = app.hub();
+                hub.c_reply_done(user, &ctx);
+                if refusal.error.code == "UNAVAILABLE"
+                    && let Some(seq) = hub.l_chat(id, user, req.conn, text, sent_at, req.id, true, &ctx)
+                {
+                    drop(hub);
+                    recorded(app, id, user, seq, text, sent_at);
+                    return Ok(());
+                }
             }
             return done;
         }
@@ -75,16 +90,7 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
     };
     let text = text?;
     let seq = posted.seq;
-    let stored = app.cfg.store_messages.then(|| text.into());
-    let length = text.chars().count() as u32;
-    app.store.record(Event::Message(MessageRow {
-        room: id,
-        seq,
-        sender: user,
-        sent_at,
-        length,
-        text: stored,
-    }));
+    record(app, id, user, seq, text, sent_at);
     let room_id = &*p.room_id;
     if let Some(partner) = posted.partner {
         let push = ChatPush { room_id, seq, text, sent_at };
@@ -127,18 +133,22 @@ fn cluster_chat(
         }
         Err(e) => return Err(Refusal::new("INTERNAL", e.to_string())),
     };
+    recorded(app, id, user, seq, text, sent_at);
+    Ok(())
+}
+
+/// A message taken: the store hears of it (the text only with
+/// `--store-messages`).
+fn record(app: &App, room: u64, sender: crate::base::id::UserId, seq: u64, text: &str, sent_at: u64) {
     let stored = app.cfg.store_messages.then(|| text.into());
     let length = text.chars().count() as u32;
-    app.store.record(Event::Message(MessageRow {
-        room: id,
-        seq,
-        sender: user,
-        sent_at,
-        length,
-        text: stored,
-    }));
+    app.store.record(Event::Message(MessageRow { room, seq, sender, sent_at, length, text: stored }));
+}
+
+/// A cluster message taken: recorded and counted.
+fn recorded(app: &App, room: u64, sender: crate::base::id::UserId, seq: u64, text: &str, sent_at: u64) {
+    record(app, room, sender, seq, text, sent_at);
     app.metrics.messages.inc();
-    Ok(())
 }
 
 /// The length of `s` as a JSON string body, for the texts duet accepts

@@ -19,7 +19,7 @@ use crate::app::cluster::{Attached, Cluster, RETRY_AFTER_MS};
 use crate::app::protocol::{self, Refusal};
 use crate::app::room::room_id_str;
 use crate::app::typing::{Step, Typing};
-use crate::app::view::{self, PartnerView, QueueWaiting, Reason, TypingPush};
+use crate::app::view::{self, QueueWaiting, Reason, TypingPush};
 use crate::base::id::{ConnId, UserId};
 use crate::bus::BusError;
 use crate::link::command::AppTimer;
@@ -90,12 +90,7 @@ impl Hub {
         let ticket = self.next_ticket();
         let session =
             self.sessions.get_mut(&user).ok_or_else(|| Refusal::new("UNAUTHENTICATED", "not signed in"))?;
-        let view = view::json(&PartnerView {
-            nickname: session.profile.nickname.clone(),
-            mood: request.mood,
-            avatar: session.profile.avatar.clone(),
-            interests: request.interests.clone(),
-        });
+        let view = super::local_rooms::partner_view(&session.profile, &request);
         let mut tags: Vec<&str> = request.interests.iter().map(|s| &**s).collect();
         tags.sort_unstable();
         let reply = QueueWaiting {
@@ -224,6 +219,7 @@ impl Hub {
                 self.c_leave_wait(cluster, user).map_err(|r| BusError::Refused(r.error.message))
             }
             Place::InRoom(room) => {
+                self.l_left(room);
                 let r = cluster.away(&room_id_str(room), user, ctx.wall);
                 if r.as_ref().is_err_and(Cluster::is_unavailable) {
                     // Marked away once Redis answers (`c_recovered`).
@@ -284,6 +280,11 @@ impl Hub {
                 ctx.out.timer(ctx.now + timeout, AppTimer::MatchTimeout { user, ticket });
             }
         }
+        if let Some(room) = &attached.room
+            && let Some(partner) = room.partner
+        {
+            self.l_note(room.id, user, partner, room.first, room.last_seq);
+        }
         Ok(attached)
     }
 
@@ -301,8 +302,14 @@ impl Hub {
             Step::Relay(is_typing) => {
                 let rid = room_id_str(room);
                 let frame = protocol::frame_json("TYPING", None, &TypingPush { room_id: &rid, is_typing });
-                // Not relayed while Redis is away (contract section 8).
-                let _ = cluster.relay(&rid, user, &frame);
+                if self.l_typing(room, user, &frame, false, ctx) {
+                    return;
+                }
+                // Not relayed while Redis is away (contract section 8),
+                // unless the partner is here.
+                if cluster.relay(&rid, user, &frame).is_err_and(|e| Cluster::is_unavailable(&e)) {
+                    self.l_typing(room, user, &frame, true, ctx);
+                }
             }
             Step::RetryAt(at) => ctx.out.timer(at, AppTimer::TypingRetry { user, room }),
             Step::Nothing => {}
@@ -371,7 +378,23 @@ impl Hub {
 
     /// `MATCH_FOUND` arrived: the waiter is in the room now. False if the
     /// user is no longer waiting here (the caller ends the room).
-    pub fn c_matched(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) -> bool {
+    pub fn c_matched(
+        &mut self,
+        user: UserId,
+        room: u64,
+        partner: Option<(UserId, bool)>,
+        ctx: &Ctx<'_>,
+    ) -> bool {
+        if !self.c_enter(user, room, ctx) {
+            return false;
+        }
+        if let Some((partner, user_is_a)) = partner {
+            self.l_note(room, user, partner, user_is_a, 0);
+        }
+        true
+    }
+
+    fn c_enter(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) -> bool {
         let Some(s) = self.sessions.get_mut(&user) else { return false };
         let Place::Queued { since, .. } = s.place else { return false };
         ctx.metrics.match_wait.observe(ctx.now.saturating_sub(since) as f64 / 1000.0);
@@ -386,6 +409,7 @@ impl Hub {
     /// leave): idle here. Returns the request to queue again with, for
     /// `NEXT`.
     pub fn c_room_ended(&mut self, user: UserId, room: u64) -> Option<QueueRequest> {
+        self.l_forget(room);
         let s = self.sessions.get_mut(&user)?;
         if matches!(s.place, Place::InRoom(r) if r == room) {
             s.place = Place::Idle;
@@ -422,6 +446,9 @@ impl Hub {
     /// Another node took `user`'s socket over: end this one without
     /// telling the partner (contract section 5: a supersede).
     pub fn c_superseded(&mut self, user: UserId, ctx: &Ctx<'_>) {
+        if let Some(Place::InRoom(room)) = self.sessions.get(&user).map(|s| s.place) {
+            self.l_left(room);
+        }
         if let Some(s) = self.sessions.remove(&user)
             && let Some(conn) = s.conn
         {
@@ -460,7 +487,17 @@ impl Hub {
     /// whose presence must be written again.
     pub fn c_reset(&mut self, ctx: &Ctx<'_>) -> Vec<UserId> {
         let mut held = Vec::with_capacity(self.sessions.len());
+        let carried: std::collections::HashSet<u64> =
+            self.local.keys().copied().filter(|r| self.l_carried(*r)).collect();
         for (user, s) in self.sessions.iter_mut() {
+            if let (Place::InRoom(room), Some(_)) = (s.place, s.conn)
+                && carried.contains(&room)
+            {
+                // Both members are here: the room goes on (written back
+                // below).
+                held.push(*user);
+                continue;
+            }
             match (s.place, s.conn) {
                 (Place::InRoom(room), Some(conn)) => {
                     let left =
@@ -482,6 +519,10 @@ impl Hub {
             }
         }
         self.sessions.retain(|_, s| s.conn.is_some());
+        self.local.retain(|r, _| carried.contains(r));
+        if let Some(cluster) = self.cluster.clone() {
+            self.l_restore(&cluster, true, ctx);
+        }
         held
     }
 
@@ -509,6 +550,9 @@ impl Hub {
                 }
             }
         }
+        // Rooms that went on here while Redis was away are in it again
+        // before they are compared with it.
+        self.l_restore(&cluster, false, ctx);
         for (room, user) in self.c_rooms_held() {
             let state = match cluster.partner_state(room, user) {
                 Ok(s) => s,
@@ -559,6 +603,7 @@ impl Hub {
     /// it again (their partners, told `PARTNER_AWAY`, get `PARTNER_BACK`).
     pub fn c_recovered(&mut self, reattach: bool, ctx: &Ctx<'_>) {
         let Some(cluster) = self.cluster.clone() else { return };
+        self.l_restore(&cluster, false, ctx);
         for (room, user) in std::mem::take(&mut self.pending_away) {
             if let Err(e) = cluster.away(&room_id_str(room), user, ctx.wall) {
                 log::warn!(

@@ -19,6 +19,7 @@
 //! `rematch-cooldown-secs`, at most `--max-cooldown-pairs` of them.
 
 mod cluster;
+mod local_rooms;
 mod queue;
 mod repair;
 mod rooms;
@@ -122,6 +123,9 @@ pub struct Hub {
     /// Cluster node: rooms whose member dropped while Redis was away, to
     /// be marked away once it answers (so the partner learns it).
     pending_away: Vec<(u64, UserId)>,
+    /// Cluster node: rooms whose members are both here, which go on while
+    /// Redis is away (`local_rooms`).
+    local: local_rooms::LocalRooms,
 }
 
 /// What handlers need besides the hub: where frames go and the time.
@@ -144,6 +148,7 @@ impl Hub {
             cluster,
             tickets: 0,
             pending_away: Vec::new(),
+            local: HashMap::new(),
             sessions: HashMap::new(),
             by_conn: HashMap::new(),
             matcher: Matcher::new(rules.tier1),

@@ -6,8 +6,9 @@
 -- Returns {previous node or "", queue info or "", room or "", ...}:
 --   queue info = "<queue> <since>" when the user waits;
 --   for a room: room, partner view JSON, mood, last seq, "back" or "same"
---   (a resume after a drop, or a supersede), then the kept messages the
---   partner sent after lastSeq (JSON), oldest first.
+--   (a resume after a drop, or a supersede), the partner, the user's side
+--   ("a" or "b"), then the kept messages the partner sent after lastSeq
+--   (JSON), oldest first.
 local P, user, node, last, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local prev = redis.call("GET", P .. "p:" .. user) or ""
 redis.call("SET", P .. "p:" .. user, node, "PX", 86400000)
@@ -44,6 +45,8 @@ out[4] = other_view
 out[5] = r[7]
 out[6] = r[8]
 out[7] = back and "back" or "same"
+out[8] = other
+out[9] = me
 for _, m in ipairs(redis.call("LRANGE", rk .. ":k", 0, -1)) do
   local k = cjson.decode(m)
   if k.seq > last and k.from ~= me then out[#out + 1] = m end

@@ -29,14 +29,14 @@ redis.call("PEXPIRE", kk, ttl)
 redis.call("PEXPIRE", P .. "ur:" .. user, ttl)
 redis.call("PEXPIRE", P .. "ur:" .. other, ttl)
 if other_node and other_node ~= "" then
-  redis.call("PUBLISH", P .. "ch:" .. other_node, "frame " .. other .. " - " .. room .. "\n" ..
+  redis.call("PUBLISH", P .. "ch:" .. other_node, "frame " .. other .. " - " .. room .. " " .. seq .. "\n" ..
     '{"type":"CHAT","payload":{"roomId":"' .. room .. '","seq":' .. seq .. ',"text":' .. text ..
     ',"sentAt":' .. sent .. '}}')
 end
 local idpart = ""
 if id ~= "" then idpart = ',"id":' .. id end
 if my_node and my_node ~= "" then
-  redis.call("PUBLISH", P .. "ch:" .. my_node, "reply " .. user .. " - " .. room .. "\n" ..
+  redis.call("PUBLISH", P .. "ch:" .. my_node, "reply " .. user .. " - " .. room .. " " .. seq .. "\n" ..
     '{"type":"CHAT_ACK"' .. idpart .. ',"payload":{"roomId":"' .. room .. '","seq":' .. seq ..
     ',"sentAt":' .. sent .. '}}')
 end

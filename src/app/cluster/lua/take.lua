@@ -36,11 +36,12 @@ redis.call("SADD", P .. "nr:" .. wa[2], pair)
 redis.call("SADD", P .. "nr:" .. wb[2], pair)
 redis.call("INCR", P .. "stat:rooms")
 
-local function found(to, to_node, other_view)
+local function found(to, to_node, other_view, other, side)
   local frame = '{"type":"MATCH_FOUND","payload":{"roomId":"' .. pair .. '","mood":"' .. mood ..
     '","partner":' .. other_view .. ',"sharedInterests":' .. shared_json .. '}}'
-  redis.call("PUBLISH", P .. "ch:" .. to_node, "frame " .. to .. " in_room " .. pair .. "\n" .. frame)
+  redis.call("PUBLISH", P .. "ch:" .. to_node, "frame " .. to .. " in_room " .. pair .. " " .. other .. " " .. side .. "\n" ..
+    frame)
 end
-found(a, wa[2], wb[1])
-found(b, wb[2], wa[1])
+found(a, wa[2], wb[1], b, "a")
+found(b, wb[2], wa[1], a, "b")
 return {"committed"}
