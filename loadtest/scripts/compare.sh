@@ -15,7 +15,9 @@
 # Prints one line per run and a summary per build: the median of server
 # CPU µs/msg, harness CPU µs/msg, p50/p99 latency, delivered msgs/s, and
 # the sum of lost messages. JSON of every run goes to $COMPARE_OUT
-# (default target/compare/<timestamp>/).
+# (default target/compare/<timestamp>/). BENCH names the script that runs
+# one fresh server (default loadtest/scripts/bench.sh; cluster_bench.sh
+# runs a fresh cluster).
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
 rounds=$1
@@ -39,12 +41,12 @@ for ((r = 0; r < rounds; r++)); do
         bin=${rest%%:*}
         envs=""
         [ "$rest" != "$bin" ] && envs=${rest#*:}
-        port=$((port + 1))
+        port=$((port + ${PORT_STEP:-1}))
         file="$out/$label-$r.json"
         (
             IFS=',' read -ra kv <<<"$envs"
             for e in "${kv[@]}"; do [ -n "$e" ] && export "${e?}"; done
-            DUET_BIN=$bin loadtest/scripts/bench.sh "$port" "$@" --json >"$file" 2>"$out/$label-$r.err"
+            DUET_BIN=$bin "${BENCH:-loadtest/scripts/bench.sh}" "$port" "$@" --json >"$file" 2>"$out/$label-$r.err"
         ) || echo "compare.sh: $label round $r exited non-zero (see $out/$label-$r.err)" >&2
         python3 - "$file" "$label" "$r" <<'EOF'
 import json, sys
@@ -54,7 +56,7 @@ try:
 except Exception as e:
     print(f"{label:>10} round {r}: no result ({e})"); sys.exit(0)
 lat = {k: round(v / 1000, 2) for k, v in (d.get('latency_us') or {}).items() if isinstance(v, (int, float))}
-print(f"{label:>10} round {r}: server {d.get('server_cpu_us_per_msg')} µs/msg, harness {d.get('harness_cpu_us_per_msg')} µs/msg, "
+print(f"{label:>10} round {r}: server {d.get('server_cpu_us_per_msg')} µs/msg, redis {d.get('redis_cpu_us_per_msg')} µs/msg, harness {d.get('harness_cpu_us_per_msg')} µs/msg, "
       f"p50 {lat.get('p50')} p99 {lat.get('p99')} ms, {d.get('delivered_per_sec')} msgs/s, lost {d.get('lost')}")
 EOF
     done
@@ -77,7 +79,7 @@ for spec in specs:
         vals = [v for v in vals if v is not None]
         return round(statistics.median(vals), 2) if vals else None
     lost = sum((r.get("lost") or 0) for r in runs)
-    print(f"{label:>10}: n={len(runs)} server {med('server_cpu_us_per_msg')} µs/msg, harness {med('harness_cpu_us_per_msg')} µs/msg, "
+    print(f"{label:>10}: n={len(runs)} server {med('server_cpu_us_per_msg')} µs/msg, redis {med('redis_cpu_us_per_msg')} µs/msg, harness {med('harness_cpu_us_per_msg')} µs/msg, "
           f"p50 {med('latency_us','p50',1000)} p99 {med('latency_us','p99',1000)} ms, {med('delivered_per_sec')} msgs/s, lost {lost}, "
           f"server {med('server_bytes_per_conn')} B/conn")
 EOF

@@ -83,12 +83,47 @@ impl Cmd {
     }
 }
 
+/// How users are spread over the nodes of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Cross,
+    Same,
+}
+
+impl Split {
+    /// The node user `u` connects to, of `nodes` (never empty).
+    pub fn node_of(self, nodes: &[SocketAddr], u: u64) -> SocketAddr {
+        let n = nodes.len().max(1) as u64;
+        let i = match self {
+            Split::Cross => u % n,
+            Split::Same => (u / 2) % n,
+        };
+        nodes[i as usize]
+    }
+}
+
+impl Common {
+    /// --target, then --more-targets.
+    pub fn nodes(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.target).chain(self.more_targets.iter().copied()).collect()
+    }
+}
+
 /// Flags every scenario takes.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// Server address: an IP:port literal on loopback only.
     #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_target)]
     pub target: SocketAddr,
+    /// Further nodes of a cluster (comma-separated, loopback only): users
+    /// are spread over --target and these as --split says.
+    #[arg(long, value_delimiter = ',', value_parser = parse_target)]
+    pub more_targets: Vec<SocketAddr>,
+    /// With --more-targets: `cross` puts user u on node u mod N, so the
+    /// two users of a pair (2k, 2k+1; see chat --pair-interests) sit on
+    /// different nodes; `same` puts both of a pair on node k mod N.
+    #[arg(long, value_enum, default_value_t = Split::Cross)]
+    pub split: Split,
     /// Split the clients over this many child processes (each may hold
     /// at most ~19,900 sockets).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -97,9 +132,13 @@ pub struct Common {
     /// source ports); 0 = let the kernel choose.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=254))]
     pub source_ips: u8,
-    /// The server's pid, to read its memory and CPU from /proc.
+    /// The server's pid, to read its memory and CPU from /proc; several
+    /// (comma-separated: the nodes of a cluster) are summed.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// A Redis server's pid: its CPU over the window is reported apart.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub redis_pid: Option<u32>,
     /// Print the merged result as one JSON object on stdout (the table
     /// then goes to stderr).
     #[arg(long)]
@@ -170,6 +209,11 @@ pub struct ChatArgs {
     /// Extra bytes of text per message (after the send stamp).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1900).map(|v| v as usize))]
     pub pad_bytes: usize,
+    /// Each pair of users (2k, 2k+1) joins with an interest of its own,
+    /// so exactly those two are matched (tier 1): with --more-targets and
+    /// --split, where rooms sit is chosen, not left to arrival order.
+    #[arg(long)]
+    pub pair_interests: bool,
     /// Send timers fire on this grid, so sends of many users share one turn.
     #[arg(long, default_value_t = 1.0, value_parser = secs_0_600)]
     pub tick_ms: f64,

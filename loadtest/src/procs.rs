@@ -31,6 +31,8 @@ pub struct Measured {
     pub slab_after: Option<u64>,
     /// Server utime+stime over the window, clock ticks.
     pub server_cpu_ticks: Option<u64>,
+    /// Redis utime+stime over the window (`--redis-pid`), clock ticks.
+    pub redis_cpu_ticks: Option<u64>,
     /// Every user was ready before the readings were taken.
     pub all_ready: bool,
     pub worker_failures: Vec<String>,
@@ -137,12 +139,15 @@ fn progress_line(elapsed: f64, c: &Counters, cmd: &Cmd) -> String {
 pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
     let c = cmd.common();
     let k = usize::from(c.procs);
-    let pid = c.server_pid.map(|p| p.to_string());
+    // Several pids (a cluster's nodes) are read as one server.
+    let pid: Option<Vec<String>> =
+        (!c.server_pid.is_empty()).then(|| c.server_pid.iter().map(|p| p.to_string()).collect());
+    let redis = c.redis_pid.map(|p| p.to_string());
     let mut m = Measured::default();
     if let Some(p) = &pid {
-        m.rss_before = sys::rss_bytes(p);
+        m.rss_before = sys::rss_sum(p);
         if m.rss_before.is_none() {
-            return Err(format!("cannot read /proc/{p}/status (is --server-pid right?)"));
+            return Err(format!("cannot read /proc/{p:?}/status (is --server-pid right?)"));
         }
         m.sock_before = sys::sockstat();
         m.slab_before = sys::socket_slab_bytes();
@@ -168,7 +173,7 @@ pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
     let mut ended = vec![false; k];
     let mut ready_seen = 0u64;
     let mut measured_after = false;
-    let mut cpu_start: Option<(Option<u64>, u64)> = None;
+    let mut cpu_start: Option<(Option<u64>, u64, Option<u64>)> = None;
     let mut parent_cpu = 0u64;
     let mut next_print = start + 1_000_000_000;
     let kill_at = tl.hard + 5_000_000_000;
@@ -201,7 +206,7 @@ pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
                 measured_after = true;
                 m.all_ready = true;
                 if let Some(p) = &pid {
-                    m.rss_after = sys::rss_bytes(p);
+                    m.rss_after = sys::rss_sum(p);
                     m.sock_after = sys::sockstat();
                     m.slab_after = sys::socket_slab_bytes();
                 }
@@ -209,16 +214,20 @@ pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
         }
         if let Some((ws, we)) = tl.window {
             if cpu_start.is_none() && now >= ws {
-                let server = pid.as_deref().and_then(sys::cpu_ticks);
-                cpu_start = Some((server, sys::cpu_ticks("self").unwrap_or(0)));
+                let server = pid.as_deref().and_then(sys::cpu_sum);
+                let redis0 = redis.as_deref().and_then(sys::cpu_ticks);
+                cpu_start = Some((server, sys::cpu_ticks("self").unwrap_or(0), redis0));
             }
-            if let Some((server0, parent0)) = cpu_start
+            if let Some((server0, parent0, redis0)) = cpu_start
                 && m.window_secs.is_none()
                 && now >= we
             {
                 m.window_secs = Some((we - ws) as f64 / 1e9);
                 if let (Some(s0), Some(p)) = (server0, &pid) {
-                    m.server_cpu_ticks = sys::cpu_ticks(p).map(|s1| s1.saturating_sub(s0));
+                    m.server_cpu_ticks = sys::cpu_sum(p).map(|s1| s1.saturating_sub(s0));
+                }
+                if let (Some(r0), Some(p)) = (redis0, &redis) {
+                    m.redis_cpu_ticks = sys::cpu_ticks(p).map(|r1| r1.saturating_sub(r0));
                 }
                 parent_cpu = sys::cpu_ticks("self").unwrap_or(0).saturating_sub(parent0);
             }

@@ -68,6 +68,8 @@ pub struct Report {
     pub sockets_used_after: Option<u64>,
     pub server_cpu_us_per_msg: Option<f64>,
     pub server_cpu_us_per_session: Option<f64>,
+    /// Redis CPU over the window ÷ messages delivered (`--redis-pid`).
+    pub redis_cpu_us_per_msg: Option<f64>,
     pub harness_cpu_us_per_msg: Option<f64>,
     pub server_cpu_percent: Option<f64>,
     pub notes: Vec<String>,
@@ -109,6 +111,7 @@ pub fn build(cmd: &Cmd, o: &Outcome, m: &Measured) -> Report {
         sockets_used_after: m.sock_after.map(|s| s.sockets_used),
         server_cpu_us_per_msg: None,
         server_cpu_us_per_session: None,
+        redis_cpu_us_per_msg: None,
         harness_cpu_us_per_msg: None,
         server_cpu_percent: None,
         notes: Vec::new(),
@@ -144,14 +147,14 @@ pub fn build(cmd: &Cmd, o: &Outcome, m: &Measured) -> Report {
                     r.kernel_slab_bytes_per_conn = Some((b as f64 - a as f64) / c.authed as f64);
                 }
             }
-            if cmd.common().server_pid.is_some() {
+            if !cmd.common().server_pid.is_empty() {
                 notes.push(
                     "RSS growth is meaningful against a freshly started server only \
                      (memory freed by earlier runs is reused, not returned)"
                         .into(),
                 );
             }
-            if cmd.common().server_pid.is_some() && !m.all_ready {
+            if !cmd.common().server_pid.is_empty() && !m.all_ready {
                 notes.push("memory not read: not every connection became ready".into());
             }
         }
@@ -160,6 +163,7 @@ pub fn build(cmd: &Cmd, o: &Outcome, m: &Measured) -> Report {
             r.delivered_per_sec = per_sec(c.received, window);
             if c.received > 0 {
                 r.server_cpu_us_per_msg = m.server_cpu_ticks.map(|t| ticks_us(t) / c.received as f64);
+                r.redis_cpu_us_per_msg = m.redis_cpu_ticks.map(|t| ticks_us(t) / c.received as f64);
                 r.harness_cpu_us_per_msg = Some(ticks_us(o.cpu_ticks) / c.received as f64);
             }
             if c.unmatched > 0 {
@@ -186,6 +190,13 @@ pub fn build(cmd: &Cmd, o: &Outcome, m: &Measured) -> Report {
             ));
         }
         Cmd::Queue(_) => {
+            // Every room has exactly two members (see `Outcome::rooms_xor`).
+            if o.rooms_xor != 0 {
+                errors += 1;
+                notes.push(
+                    "a room was announced to other than exactly two users (double or ghost match)".into(),
+                );
+            }
             if o.last_match_ns > o.first_join_ns && o.first_join_ns > 0 {
                 let secs = (o.last_match_ns - o.first_join_ns) as f64 / 1e9;
                 r.matches_per_sec = per_sec(c.matched / 2, secs);
@@ -284,6 +295,7 @@ pub fn table(r: &Report) -> String {
     );
     opt("server CPU", fmt_opt(r.server_cpu_percent, "% of one core over the window"));
     opt("server CPU µs/msg", fmt_opt(r.server_cpu_us_per_msg, ""));
+    opt("redis CPU µs/msg", fmt_opt(r.redis_cpu_us_per_msg, ""));
     opt("harness CPU µs/msg", fmt_opt(r.harness_cpu_us_per_msg, ""));
     opt("server CPU µs/session", fmt_opt(r.server_cpu_us_per_session, ""));
     rows.push((

@@ -177,6 +177,11 @@ pub struct Outcome {
     pub last_match_ns: u64,
     /// When every user of the process had authenticated (0 = never).
     pub ready_ns: u64,
+    /// XOR of a hash of every room id a user was matched into: each room
+    /// has exactly two members, so over the whole run it is 0 unless some
+    /// room was announced to one user or to three (a ghost or double
+    /// match).
+    pub rooms_xor: u64,
     /// First few error descriptions.
     pub samples: Vec<String>,
 }
@@ -188,6 +193,7 @@ impl Outcome {
         self.latency_us.merge(&o.latency_us);
         self.match_wait_us.merge(&o.match_wait_us);
         self.cpu_ticks += o.cpu_ticks;
+        self.rooms_xor ^= o.rooms_xor;
         self.first_join_ns = min_nonzero(self.first_join_ns, o.first_join_ns);
         self.last_match_ns = self.last_match_ns.max(o.last_match_ns);
         self.ready_ns = if self.ready_ns == 0 || o.ready_ns == 0 { 0 } else { self.ready_ns.max(o.ready_ns) };

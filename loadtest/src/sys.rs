@@ -44,6 +44,16 @@ pub fn page_size() -> u64 {
     if v > 0 { v as u64 } else { 4096 }
 }
 
+/// utime + stime summed over processes (a cluster's nodes).
+pub fn cpu_sum(pids: &[String]) -> Option<u64> {
+    pids.iter().map(|p| cpu_ticks(p)).sum()
+}
+
+/// Resident memory summed over processes.
+pub fn rss_sum(pids: &[String]) -> Option<u64> {
+    pids.iter().map(|p| rss_bytes(p)).sum()
+}
+
 /// utime + stime of a process (`"self"` or a pid), in clock ticks.
 pub fn cpu_ticks(pid: &str) -> Option<u64> {
     parse_stat_cpu(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)

@@ -43,6 +43,10 @@ pub enum Flow {
 #[derive(Debug, Clone)]
 pub struct DriverCfg {
     pub target: SocketAddr,
+    /// Every node (the target first); user u connects to
+    /// `split.node_of(nodes, u)`.
+    pub nodes: Vec<SocketAddr>,
+    pub split: crate::cli::Split,
     /// Spread sources over 127.0.0.1..=127.0.0.N (0 = let the kernel pick).
     pub source_ips: u8,
     /// Connection slots in this process.
@@ -252,7 +256,8 @@ impl<B: Behavior> Driver<'_, B> {
 
     fn open(&mut self, idx: usize) {
         let src = self.source_ip(idx);
-        let sock = connect(self.cfg.target, src).and_then(|mut s| {
+        let target = self.cfg.split.node_of(&self.cfg.nodes, self.cfg.first_user + idx as u64);
+        let sock = connect(target, src).and_then(|mut s| {
             self.poll.registry().register(&mut s, Token(idx), Interest::READABLE | Interest::WRITABLE)?;
             Ok(s)
         });

@@ -43,6 +43,8 @@ pub struct Chat {
     tick_ns: u64,
     cpu_start: Option<u64>,
     users: usize,
+    /// `--pair-interests`.
+    pair_interests: bool,
 }
 
 impl Chat {
@@ -53,6 +55,7 @@ impl Chat {
             tick_ns: ns(a.tick_ms / 1000.0).max(1),
             cpu_start: None,
             users,
+            pair_interests: a.pair_interests,
         }
     }
 
@@ -69,6 +72,11 @@ impl Behavior for Chat {
 
     fn on_note(&mut self, c: &mut Conn, ctx: &mut Ctx, note: Note) {
         match note {
+            Note::Authed if self.pair_interests => {
+                let join = format!(r#"{{"mood":"chill","interests":["pair{}"]}}"#, c.user / 2);
+                c.join(ctx, &join);
+                c.state = QUEUED;
+            }
             Note::Authed => {
                 c.join(ctx, r#"{"mood":"chill"}"#);
                 c.state = QUEUED;

@@ -74,6 +74,8 @@ pub fn timeline(cmd: &Cmd, t0: u64) -> Timeline {
 fn driver_cfg(c: &Common, s: Share, tl: &Timeline) -> DriverCfg {
     DriverCfg {
         target: c.target,
+        nodes: c.nodes(),
+        split: c.split,
         source_ips: c.source_ips,
         slots: s.count,
         first_user: s.first,

@@ -57,6 +57,11 @@ impl Queue {
     }
 }
 
+/// FNV-1a of a room id (see `Outcome::rooms_xor`).
+fn room_hash(room: &str) -> u64 {
+    room.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
 impl Behavior for Queue {
     fn register_body(&mut self, c: &mut Conn, ctx: &mut Ctx) {
         let mood = &self.moods[self.mood_of(c)];
@@ -91,7 +96,12 @@ impl Behavior for Queue {
                     *first = ctx.now;
                 }
             }
+            Note::Matched if c.state == MATCHED => {
+                ctx.out.counters.protocol_errors += 1;
+                ctx.sample(format_args!("a second MATCH_FOUND (room {}) for a matched user", c.room));
+            }
             Note::Matched if c.state == QUEUED => {
+                ctx.out.rooms_xor ^= room_hash(&c.room);
                 ctx.out.match_wait_us.record_ns(ctx.now - c.t_mark);
                 ctx.out.last_match_ns = ctx.out.last_match_ns.max(ctx.now);
                 self.resolve(c, MATCHED);

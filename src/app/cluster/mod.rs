@@ -293,10 +293,10 @@ impl Cluster {
         sent_at: u64,
         id_json: &str,
     ) -> Result<Option<u64>, BusError> {
-        let (u, s, ttl) = (user.to_string(), sent_at.to_string(), self.room_ttl().to_string());
+        let (u, s) = (user.to_string(), sent_at.to_string());
         let deadline = self.deadline().to_string();
         let out =
-            self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &ttl, &deadline, self.node()])?;
+            self.run(&self.scripts.chat, &[room, &u, text_json, &s, id_json, &deadline, self.node()])?;
         Ok(match out.first().map(String::as_str) {
             Some("ok") => out.get(1).and_then(|s| s.parse().ok()),
             Some("moved") => return Err(BusError::Refused("moved".into())),

@@ -4,30 +4,29 @@
 -- so both nodes see the room in seq order. A partner away (no node) is
 -- sent nothing: the message waits in the kept list for its resume.
 -- ARGV: prefix, room, user, text (a JSON string literal), sentAt, id (a
---       JSON string literal, or ""), ttl (ms), deadline (Redis time, ms:
+--       JSON string literal, or ""), deadline (Redis time, ms:
 --       past it the node has already answered UNAVAILABLE, so the message
 --       must not be taken: a stalled Redis runs the script late), the
 --       sender's node (a socket superseded on another node may still send:
 --       it does not speak for the user any more).
 -- Returns {"ok", seq}, {"not_in_room"}, {"moved"} or {"late"}.
-local P, room, user, text, sent, id, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local P, room, user, text, sent, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local t = redis.call("TIME")
-if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[8]) then return {"late"} end
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then return {"late"} end
 local rk = P .. "r:" .. room
 local r = redis.call("HMGET", rk, "a", "b", "a_node", "b_node")
 local me, other, other_node, my_node
 if r[1] == user then me, other, my_node, other_node = "a", r[2], r[3], r[4]
 elseif r[2] == user then me, other, my_node, other_node = "b", r[1], r[4], r[3]
 else return {"not_in_room"} end
-if my_node ~= ARGV[9] then return {"moved"} end
+if my_node ~= ARGV[8] then return {"moved"} end
 local seq = redis.call("HINCRBY", rk, "seq", 1)
 local kk = rk .. ":k"
 redis.call("RPUSH", kk, '{"seq":' .. seq .. ',"from":"' .. me .. '","text":' .. text .. ',"sentAt":' .. sent .. '}')
 redis.call("LTRIM", kk, -100, -1)
-redis.call("PEXPIRE", rk, ttl)
-redis.call("PEXPIRE", kk, ttl)
-redis.call("PEXPIRE", P .. "ur:" .. user, ttl)
-redis.call("PEXPIRE", P .. "ur:" .. other, ttl)
+-- No PEXPIRE here: the nodes holding the members renew the room's keys
+-- every beat (Cluster::beat), and an away member's `ur:` needs to last
+-- only its grace, which its drop's renewal covers.
 if other_node and other_node ~= "" then
   redis.call("PUBLISH", P .. "ch:" .. other_node, "frame " .. other .. " - " .. room .. " " .. seq .. "\n" ..
     '{"type":"CHAT","payload":{"roomId":"' .. room .. '","seq":' .. seq .. ',"text":' .. text ..
