@@ -20,22 +20,19 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::{Running, Spawned, command, spawn};
+use common::haproxy::{CONFIG, Proxy, Scratch, deployed_config, make_certificate, missing_tools};
+use common::process::{Spawned, command, spawn};
 use common::{HttpResponse, WAIT, free_port, in_ci, metrics_text, tcp_from};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-/// The HAProxy configuration the docs show.
-const CONFIG: &str = include_str!("../deploy/haproxy/duet.cfg");
 const OPERATIONS: &str = include_str!("../docs/operations.md");
 
 const REDIS: &str = "redis://127.0.0.1:6379";
@@ -57,71 +54,21 @@ fn lo(n: u8) -> Ipv4Addr {
 
 // ------------------------------------------------------------ the tools
 
-/// The `haproxy` binary: on the PATH, or where Debian puts it (`/usr/sbin`
-/// is not on every user's PATH).
-fn haproxy() -> &'static str {
-    let on_path = Command::new("haproxy").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if on_path.is_ok() { "haproxy" } else { "/usr/sbin/haproxy" }
-}
-
 /// Whether `haproxy` and `openssl` run here. Missing: a failure under
 /// `CI=true`, else a loud skip.
 fn tools_present() -> bool {
-    for (tool, arg) in [(haproxy(), "-v"), ("openssl", "version")] {
-        let ok = Command::new(tool)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(!in_ci(), "CI=true and `{tool} {arg}` does not run: .ci/run installs Debian's {tool}");
-            // Straight to the stderr descriptor: libtest captures
-            // `eprintln!` of passing tests, and a skip must be seen.
-            let msg = format!(
-                "\n*** SKIPPED: `{tool}` is missing; install Debian's {tool} (apt-get install haproxy openssl) to run the HAProxy end-to-end test ***\n"
-            );
-            let _ = std::io::stderr().write_all(msg.as_bytes());
-            return false;
-        }
-    }
-    true
-}
-
-/// Runs a command to success; panics with its output otherwise.
-#[track_caller]
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let Some(tools) = missing_tools() else { return true };
+    assert!(!in_ci(), "CI=true and `{tools}` does not run: .ci/run installs Debian's {tools}");
+    // Straight to the stderr descriptor: libtest captures `eprintln!` of
+    // passing tests, and a skip must be seen.
+    let msg = format!(
+        "\n*** SKIPPED: {tools} missing; install Debian's haproxy and openssl (apt-get install haproxy openssl) to run the HAProxy end-to-end test ***\n"
     );
+    let _ = std::io::stderr().write_all(msg.as_bytes());
+    false
 }
 
 // ------------------------------------------- what the test leaves behind
-
-/// A directory of the test's own, removed with it.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("duet-haproxy-{}-{nanos:x}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch directory");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A Redis key prefix no other test or run uses; its keys are deleted
 /// when it is dropped (after the nodes are gone).
@@ -164,47 +111,6 @@ impl Drop for Prefix {
 
 // ---------------------------------------------------------- the pieces
 
-/// A self-signed certificate for `localhost`, made as the docs say: the
-/// PEM HAProxy loads (certificate, then key) and the certificate in DER,
-/// the client's one trusted root. The two `-addext` are what rustls (like
-/// browsers) wants of a server certificate: the name in subjectAltName
-/// (the CN is not looked at), and not a CA (`req -x509` makes CA:TRUE by
-/// default).
-fn make_certificate(dir: &Path) -> (PathBuf, CertificateDer<'static>) {
-    let (cert, key, pem, der) =
-        (dir.join("cert.pem"), dir.join("key.pem"), dir.join("haproxy.pem"), dir.join("cert.der"));
-    run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert));
-    let mut both = std::fs::read(&cert).expect("cert.pem");
-    both.extend(std::fs::read(&key).expect("key.pem"));
-    std::fs::write(&pem, both).expect("haproxy.pem");
-    run(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(&cert).arg("-out").arg(&der));
-    (pem, CertificateDer::from(std::fs::read(&der).expect("cert.der")))
-}
-
-/// `s` with `from` replaced by `to`, which must occur exactly once (so
-/// the file and the test cannot drift apart unnoticed).
-#[track_caller]
-fn replace_once(s: &str, from: &str, to: &str) -> String {
-    assert_eq!(s.matches(from).count(), 1, "deploy/haproxy/duet.cfg must hold {from:?} exactly once");
-    s.replacen(from, to, 1)
-}
-
-/// The docs' configuration with this run's addresses and certificate.
-fn deployed_config(listen: SocketAddr, pem: &Path, nodes: [SocketAddr; 2]) -> String {
-    let cfg = replace_once(CONFIG, "bind :443 ", &format!("bind {listen} "));
-    let cfg =
-        replace_once(&cfg, "/etc/haproxy/certs/chat.example.org.pem", pem.to_str().expect("UTF-8 path"));
-    let cfg = replace_once(&cfg, "server duet1 127.0.0.1:8081", &format!("server duet1 {}", nodes[0]));
-    replace_once(&cfg, "server duet2 127.0.0.1:8082", &format!("server duet2 {}", nodes[1]))
-}
-
 /// A cluster node as an operator starts one behind the proxy.
 fn node(name: &str, prefix: &str) -> Spawned {
     let limit = REGISTER_PER_MINUTE.to_string();
@@ -217,68 +123,6 @@ fn node(name: &str, prefix: &str) -> Spawned {
         ("DUET_MAX_CONNECTIONS_PER_IP", "256"),
     ];
     spawn(command(&[], &env)).unwrap_or_else(|log| panic!("node {name} did not start:\n{log}"))
-}
-
-/// HAProxy in the foreground (`-db`), every line it prints kept.
-struct Proxy {
-    child: Running,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proxy {
-    fn start(cfg: &Path, listen: SocketAddr) -> Proxy {
-        let mut child = Running(
-            Command::new(haproxy())
-                .arg("-f")
-                .arg(cfg)
-                .arg("-db")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn haproxy"),
-        );
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().expect("stdout");
-        let err = child.stderr.take().expect("stderr");
-        for pipe in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let mut proxy = Proxy { child, log };
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(listen).is_err() {
-            if let Some(status) = proxy.child.try_wait().expect("wait") {
-                panic!("haproxy exited ({status}) before listening:\n{}", proxy.log_text());
-            }
-            assert!(Instant::now() < deadline, "haproxy not listening on {listen}:\n{}", proxy.log_text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        proxy
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// Waits (up to `within`) for a log line containing `what`.
-    #[track_caller]
-    fn await_log(&self, what: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        while !self.log.lock().unwrap().iter().any(|l| l.contains(what)) {
-            assert!(
-                Instant::now() < deadline,
-                "no {what:?} from haproxy within {within:?}:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
@@ -482,6 +326,7 @@ impl Deployment {
         let dir = Scratch::new();
         let prefix = Prefix::new(test);
         let (pem, cert) = make_certificate(&dir.0);
+        let cert = CertificateDer::from(cert);
         let nodes = NODES.map(|name| node(name, &prefix.0));
         let listen: SocketAddr = (Ipv4Addr::LOCALHOST, free_port()).into();
         let cfg = dir.0.join("duet.cfg");

@@ -22,12 +22,13 @@ const SHOTS = process.env.DUET_SCREENSHOTS || path.join(HERE, '..', '..', 'targe
 export const DESKTOP = { width: 1000, height: 720 };
 export const PHONE = { width: 390, height: 780 };
 
-export async function launch() {
+/// Chromium; `args` are added to its command line.
+export async function launch(args = []) {
   return chromium.launch({
     executablePath: process.env.DUET_CHROMIUM || '/usr/bin/chromium',
     headless: true,
     // No network but loopback here: keep Chromium from calling home.
-    args: ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    args: ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run', ...args],
   });
 }
 

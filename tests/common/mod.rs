@@ -19,9 +19,11 @@
 #![allow(dead_code)]
 
 pub mod asserts;
+pub mod browser;
 pub mod cluster;
 pub mod counting;
 pub mod frames;
+pub mod haproxy;
 pub mod http_client;
 pub mod nodes;
 pub mod process;
