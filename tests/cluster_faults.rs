@@ -202,6 +202,11 @@ fn redis_stopped_degrades_and_refuses_what_needs_it_then_recovers_empty_without_
 
     let r = u.request("JOIN_QUEUE", "j", json!({"mood": "chill", "interests": []}));
     assert_unavailable(&r, "JOIN_QUEUE while Redis is away");
+    // Identities are in Redis here: an AUTH cannot be checked, and says so
+    // in a way the client may retry (regression: ERROR INTERNAL).
+    let mut again = Client::connect(b.addr);
+    let r = again.request("AUTH", "a", json!({"token": uu.token}));
+    assert_unavailable(&r, "AUTH while Redis (the identity store) is away");
     let r = x.request("CHAT", "c", json!({"roomId": room, "text": "lost?"}));
     assert_unavailable(&r, "a CHAT for a partner on another node while Redis is away");
     let r = x.request("TYPING", "t", json!({"roomId": room, "isTyping": true}));
@@ -287,6 +292,68 @@ fn redis_paused_a_same_node_room_goes_on_and_is_written_back_for_a_resume_elsewh
     p.recv_type("PARTNER_BACK");
     assert_eq!(chat(&mut q, &room, "4", "from B"), 4);
     got_chat(&mut p, 4, "from B");
+}
+
+/// Redis away for longer than a room's keys live (grace + 10 s): a room
+/// whose members share a node and that took no message meanwhile still
+/// goes on (regression: it ended with PARTNER_LEFT when the node compared
+/// its rooms with Redis, which had let the keys expire).
+#[test]
+fn redis_away_longer_than_a_rooms_keys_live_a_quiet_same_node_room_goes_on() {
+    let Some(redis) = private_redis() else { return };
+    let cluster = Cluster::new("redis-long", &redis.url(), &[("DUET_RESUME_GRACE_SECS", "1")]);
+    let a = cluster.node("a");
+    let ((mut p, _), (mut q, _), room) = pair_on(a.addr, a.addr, ("Pia", "Quin"), "chill");
+    assert_eq!(chat(&mut p, &room, "1", "before"), 1);
+    got_chat(&mut q, 1, "before");
+
+    redis.pause(true);
+    let paused = Instant::now();
+    degraded(&[&a], paused, Duration::from_secs(10));
+    // The room's keys live grace (1 s) + 10 s from the last renewal.
+    let expired = Duration::from_secs(12).saturating_sub(paused.elapsed());
+    p.expect_silence(expired);
+    redis.pause(false);
+    recovered(&[&a], Instant::now(), Duration::from_secs(20));
+
+    assert_eq!(chat(&mut p, &room, "2", "still here?"), 2);
+    got_chat(&mut q, 2, "still here?");
+    assert_eq!(chat(&mut q, &room, "3", "yes"), 3);
+    got_chat(&mut p, 3, "yes");
+    q.expect_silence(Duration::from_millis(300));
+}
+
+/// Both members dropped, the second with no partner's node to run its
+/// grace; the first resumes and is told PARTNER_LEFT when the other's
+/// grace ends (regression: nobody ran it, and the room stayed open
+/// forever).
+#[test]
+fn both_away_the_one_who_resumes_learns_the_other_left_after_its_grace() {
+    let cluster = Cluster::new("both-away", REDIS_URL, &[("DUET_RESUME_GRACE_SECS", "3")]);
+    let a = cluster.node("a");
+    let b = cluster.node("b");
+    let ((mut x, ux), (mut y, _), room) = pair_on(a.addr, b.addr, ("Xan", "Yev"), "chill");
+    assert_eq!(chat(&mut x, &room, "1", "hi"), 1);
+    got_chat(&mut y, 1, "hi");
+
+    // x drops first: y's node runs x's grace. Then y drops: x has no node
+    // to run y's grace on.
+    drop(x);
+    y.recv_type("PARTNER_AWAY");
+    drop(y);
+    let y_left = Instant::now();
+    // x comes back within its grace.
+    let (mut x, ok) = resume(b.addr, &ux, 1);
+    assert_eq!(ok["payload"]["room"]["roomId"], room.as_str(), "{ok}");
+    let (left, took) = expect_within(&mut x, "PARTNER_LEFT", WAIT, "x after y's grace");
+    assert_eq!(
+        (left["payload"]["roomId"].as_str(), left["payload"]["reason"].as_str()),
+        (Some(room.as_str()), Some("disconnected")),
+        "{left}"
+    );
+    let after = y_left.elapsed();
+    eprintln!("[timing] PARTNER_LEFT {} after y dropped ({} after the resume)", secs(after), secs(took));
+    assert!(after >= Duration::from_millis(2900), "not before y's grace ran out: {after:?}");
 }
 
 #[test]

@@ -150,6 +150,31 @@ fn admin_stats_answer_for_the_whole_cluster() {
     assert!(v["queueSizes"]["chill"].is_number(), "{v}");
 }
 
+/// The value of an unlabelled (or fully labelled) metric line.
+#[track_caller]
+fn metric(addr: std::net::SocketAddr, line_start: &str) -> f64 {
+    let text = metrics_text(addr);
+    let line =
+        text.lines().find(|l| l.starts_with(line_start)).unwrap_or_else(|| panic!("{line_start} in {text}"));
+    line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number")
+}
+
+/// A node's gauges count what it holds (regression: rooms and queue sizes
+/// read 0 on a cluster node, and a room counted once per member).
+#[test]
+fn a_nodes_metrics_count_its_rooms_and_waiters_and_each_room_once() {
+    let (a, b) = two_nodes("metrics");
+    let (_x, _y, _room) = cross_pair(&a, &b);
+    assert_eq!(metric(a.addr, "duet_rooms_active "), 1.0);
+    assert_eq!(metric(b.addr, "duet_rooms_active "), 1.0);
+    let created = metric(a.addr, "duet_rooms_created_total ") + metric(b.addr, "duet_rooms_created_total ");
+    assert_eq!(created, 1.0, "one room, counted once across the nodes");
+    let mut w = Client::authed(a.addr, &register(a.addr, json!({"nickname": "Wes"})));
+    queued(&mut w, "fire");
+    assert_eq!(metric(a.addr, "duet_queue_size{mood=\"fire\"} "), 1.0);
+    assert_eq!(metric(b.addr, "duet_queue_size{mood=\"fire\"} "), 0.0);
+}
+
 #[test]
 fn the_registration_limit_is_shared_by_the_nodes() {
     let (a, b) = two_nodes_with("register", |c| c.register_per_minute = 2);

@@ -117,6 +117,9 @@ pub struct AttachedRoom {
     /// room that goes on here while Redis is away: `hub::local_rooms`).
     pub partner: Option<UserId>,
     pub first: bool,
+    /// Since when the partner is away (epoch ms), if it is: its grace is
+    /// run by this node from now on.
+    pub partner_away: Option<u64>,
     /// Kept messages the partner sent after the client's `lastSeq`, JSON
     /// `{seq, from, text, sentAt}`, oldest first.
     pub missed: Vec<String>,
@@ -379,7 +382,18 @@ impl Cluster {
                 let back = it.next().as_deref() == Some("back");
                 let partner = it.next().and_then(|p| UserId::parse(&p));
                 let first = it.next().as_deref() == Some("a");
-                AttachedRoom { id, partner_view, mood, last_seq, back, partner, first, missed: it.collect() }
+                let partner_away = it.next().and_then(|a| a.parse().ok());
+                AttachedRoom {
+                    id,
+                    partner_view,
+                    mood,
+                    last_seq,
+                    back,
+                    partner,
+                    first,
+                    partner_away,
+                    missed: it.collect(),
+                }
             });
         Ok(Attached { previous, waiting, room })
     }

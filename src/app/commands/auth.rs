@@ -36,15 +36,12 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
         Some(serde_json::Value::String(t)) if !t.is_empty() => t,
         _ => return reject(app, req, "a token is required"),
     };
-    let record = app
-        .store
-        .user_by_token(&hash_token(&token))
-        .map_err(|e| Refusal::new("INTERNAL", format!("store: {e}")))?;
+    let record = app.store.user_by_token(&hash_token(&token)).map_err(store_refusal)?;
     let Some(record) = record else {
         return reject(app, req, "unknown token");
     };
     let now = crate::app::wall_ms();
-    let ban = app.store.ban(record.id, now).map_err(|e| Refusal::new("INTERNAL", format!("store: {e}")))?;
+    let ban = app.store.ban(record.id, now).map_err(store_refusal)?;
     if let Some(ban) = ban {
         let payload =
             serde_json::json!({ "code": "BANNED", "message": "this identity is banned", "until": ban.until });
@@ -113,6 +110,19 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
     app.out.frame(req.conn, protocol::frame("AUTH_OK", req.id, &ok));
     hub.replay(record.id, req.conn, last_seq, old.is_none(), &ctx);
     Ok(Outcome::Authenticated)
+}
+
+/// A store that cannot answer (PostgreSQL or, in a cluster, Redis away)
+/// is a refusal the client may retry: `UNAVAILABLE` with `retryAfterMs`.
+fn store_refusal(e: crate::store::StoreError) -> Refusal {
+    match e {
+        crate::store::StoreError::Unavailable(_) => {
+            let mut r = Refusal::new("UNAVAILABLE", format!("store: {e}"));
+            r.error.retry_after_ms = Some(crate::app::cluster::RETRY_AFTER_MS);
+            r
+        }
+        e => Refusal::new("INTERNAL", format!("store: {e}")),
+    }
 }
 
 fn reject(app: &App, req: &Request<'_>, message: &str) -> Result<Outcome, Refusal> {

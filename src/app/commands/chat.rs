@@ -73,16 +73,25 @@ pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
             hub.c_expect_reply(user, &ctx);
             drop(hub);
             let done = cluster_chat(app, req, &cluster, user, id, text, sent_at);
-            if let Err(refusal) = &done {
-                let mut hub = app.hub();
-                hub.c_reply_done(user, &ctx);
-                if refusal.error.code == "UNAVAILABLE"
-                    && let Some(seq) = hub.l_chat(id, user, req.conn, text, sent_at, req.id, true, &ctx)
-                {
-                    drop(hub);
-                    recorded(app, id, user, seq, text, sent_at);
-                    return Ok(());
+            let Err(refusal) = &done else { return done };
+            let mut hub = app.hub();
+            hub.c_reply_done(user, &ctx);
+            if refusal.error.code == "UNAVAILABLE"
+                && let Some(seq) = hub.l_chat(id, user, req.conn, text, sent_at, req.id, true, &ctx)
+            {
+                drop(hub);
+                recorded(app, id, user, seq, text, sent_at);
+                return Ok(());
+            }
+            if refusal.error.code == "NOT_IN_ROOM" && hub.l_lost(id, &ctx) {
+                // Written back: once more, through Redis.
+                hub.c_expect_reply(user, &ctx);
+                drop(hub);
+                let again = cluster_chat(app, req, &cluster, user, id, text, sent_at);
+                if again.is_err() {
+                    app.hub().c_reply_done(user, &ctx);
                 }
+                return again;
             }
             return done;
         }

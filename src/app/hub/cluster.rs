@@ -284,6 +284,15 @@ impl Hub {
             && let Some(partner) = room.partner
         {
             self.l_note(room.id, user, partner, room.first, room.last_seq);
+            if let Some(at) = room.partner_away {
+                // Both had dropped: nobody ran the partner's grace.
+                if let Some(s) = self.sessions.get_mut(&user) {
+                    s.side().told_away = Some(at);
+                }
+                let due = (at + cluster.grace).saturating_sub(ctx.wall);
+                let timer = AppTimer::ClusterGrace { user, room: room.id, away: partner, at };
+                ctx.out.timer(ctx.now + due, timer);
+            }
         }
         Ok(attached)
     }
@@ -385,7 +394,9 @@ impl Hub {
         partner: Option<(UserId, bool)>,
         ctx: &Ctx<'_>,
     ) -> bool {
-        if !self.c_enter(user, room, ctx) {
+        // Counted once per room in the cluster: by the node of its `a` side.
+        let count = partner.is_none_or(|(_, user_is_a)| user_is_a);
+        if !self.c_enter(user, room, count, ctx) {
             return false;
         }
         if let Some((partner, user_is_a)) = partner {
@@ -394,14 +405,16 @@ impl Hub {
         true
     }
 
-    fn c_enter(&mut self, user: UserId, room: u64, ctx: &Ctx<'_>) -> bool {
+    fn c_enter(&mut self, user: UserId, room: u64, count: bool, ctx: &Ctx<'_>) -> bool {
         let Some(s) = self.sessions.get_mut(&user) else { return false };
         let Place::Queued { since, .. } = s.place else { return false };
         ctx.metrics.match_wait.observe(ctx.now.saturating_sub(since) as f64 / 1000.0);
         s.place = Place::InRoom(room);
         s.side().pending = None;
         s.side().typing = Typing::default();
-        ctx.metrics.rooms_created.inc();
+        if count {
+            ctx.metrics.rooms_created.inc();
+        }
         true
     }
 
@@ -561,6 +574,12 @@ impl Hub {
                     return;
                 }
             };
+            if state.is_none() && self.l_carried(room) {
+                // Both members are here: Redis lost the room (its keys
+                // expired during a long outage); it goes on.
+                self.l_restore_room(&cluster, room, ctx);
+                continue;
+            }
             let Some(s) = self.sessions.get_mut(&user) else { continue };
             let conn = s.conn;
             let rid = room_id_str(room);
@@ -611,6 +630,9 @@ impl Hub {
                 );
             }
         }
+        // The comparison the subscriber ran on resubscribing may have
+        // failed (Redis not answering yet): run it again now that it does.
+        self.c_resync(ctx);
         if !reattach {
             return;
         }

@@ -184,6 +184,23 @@ impl Hub {
     pub(super) fn l_restore(&mut self, cluster: &Cluster, all: bool, ctx: &Ctx<'_>) -> Vec<u64> {
         let rooms: Vec<u64> =
             self.local.iter().filter(|(_, l)| all || l.unsynced).map(|(id, _)| *id).collect();
+        self.l_write_back(cluster, rooms, ctx)
+    }
+
+    /// One room carried here written back (Redis lost it); whether it was.
+    pub(super) fn l_restore_room(&mut self, cluster: &Cluster, room: u64, ctx: &Ctx<'_>) -> bool {
+        !self.l_write_back(cluster, vec![room], ctx).is_empty()
+    }
+
+    /// Redis said `room` does not exist: if both its members are here, it
+    /// is written back (Redis lost it during an outage longer than its
+    /// keys' life, and this node has not compared yet). Whether it was.
+    pub fn l_lost(&mut self, room: u64, ctx: &Ctx<'_>) -> bool {
+        let Some(cluster) = self.cluster.clone() else { return false };
+        self.l_carried(room) && self.l_restore_room(&cluster, room, ctx)
+    }
+
+    fn l_write_back(&mut self, cluster: &Cluster, rooms: Vec<u64>, ctx: &Ctx<'_>) -> Vec<u64> {
         let mut written = Vec::with_capacity(rooms.len());
         for id in rooms {
             let Some(l) = self.local.get(&id) else { continue };

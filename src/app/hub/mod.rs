@@ -168,13 +168,36 @@ impl Hub {
     }
 
     /// Open rooms now.
+    /// On a cluster node (whose rooms are in Redis): the rooms with a
+    /// member on this node, counted by a scan of the sessions (for
+    /// `/metrics`; the cluster's figure is in `/api/admin/stats`).
     pub fn room_count(&self) -> usize {
-        self.rooms.len()
+        if self.cluster.is_none() {
+            return self.rooms.len();
+        }
+        let mut rooms: Vec<u64> = self
+            .sessions
+            .values()
+            .filter_map(|s| match s.place {
+                Place::InRoom(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        rooms.len()
     }
 
-    /// Waiters in queue `q` now.
+    /// Waiters in queue `q` now; on a cluster node, this node's waiters.
     pub fn queue_len(&self, q: QueueKey) -> usize {
-        self.matcher.len(q)
+        if self.cluster.is_none() {
+            return self.matcher.len(q);
+        }
+        let waits = |s: &&Session| {
+            matches!(s.place, Place::Queued { .. })
+                && s.request.as_ref().map_or(QueueKey::Chill, QueueRequest::key) == q
+        };
+        self.sessions.values().filter(waits).count()
     }
 
     /// The profile of an online (or room-holding) user.

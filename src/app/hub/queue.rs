@@ -156,8 +156,16 @@ impl Hub {
                 .get(&user)
                 .and_then(|s| s.cluster.as_ref())
                 .is_some_and(|c| c.pending.is_some());
-            if self.waits_with(user, ticket) && !pending {
-                self.c_cancel_wait(&cluster, user, "timeout", ctx);
+            if self.waits_with(user, ticket) {
+                if pending {
+                    // Asked again once the pairing is decided: committed,
+                    // the user is in a room; aborted, it waits again and
+                    // its time is up.
+                    let again = ctx.now + crate::app::cluster::COMMIT_WITHIN_MS;
+                    ctx.out.timer(again, AppTimer::MatchTimeout { user, ticket });
+                } else {
+                    self.c_cancel_wait(&cluster, user, "timeout", ctx);
+                }
             }
             return;
         }

@@ -39,6 +39,10 @@ if cool ~= "0" then
     -- ("inf") kept last.
     redis.call("ZREMRANGEBYSCORE", xk, "-inf", now)
     redis.call("ZREMRANGEBYRANK", xk, 0, -1001)
+    -- The key goes with its last cooldown; a never-rematch pair keeps it.
+    local top = redis.call("ZRANGE", xk, -1, -1, "WITHSCORES")
+    if top[2] == "inf" then redis.call("PERSIST", xk)
+    elseif top[2] then redis.call("PEXPIREAT", xk, math.ceil(tonumber(top[2]))) end
   end
 end
 return {"ended", other}
