@@ -258,3 +258,25 @@ fn an_admin_ban_through_one_node_cancels_a_wait_on_another() {
     assert_eq!(join(&mut z, chill())["waiting"], 1);
     z.expect_silence(QUIET);
 }
+
+#[test]
+fn a_user_resuming_on_another_node_is_shown_that_the_partner_is_typing() {
+    // As on one node: the new socket shows "not typing", so a partner who
+    // is typing is relayed again (regression: nothing came).
+    let Some(n) = Nodes::start("resume-typing", 3, |_| {}) else { return };
+    let Paired { mut x, mut y, uy, room, .. } = cross_pair(n.addr(0), n.addr(1));
+    let r = x.request("TYPING", "t", json!({"roomId": room, "isTyping": true}));
+    assert_eq!(r["type"], "TYPING_ACK", "{r}");
+    assert_eq!(y.recv_type("TYPING")["payload"]["isTyping"], true);
+    drop(y);
+    x.recv_type("PARTNER_AWAY");
+    let (mut y, ok) = auth_again(n.addr(2), &uy, Some(0));
+    assert_eq!(ok["room"]["roomId"], room.as_str(), "{ok}");
+    let t = y.recv_type("TYPING");
+    assert_eq!(
+        (t["payload"]["roomId"].as_str(), t["payload"]["isTyping"].as_bool()),
+        (Some(room.as_str()), Some(true)),
+        "{t}"
+    );
+    x.recv_type("PARTNER_BACK");
+}

@@ -83,6 +83,7 @@ impl ClusterReceiver {
                         hub.c_room_ended(user, r);
                     }
                     (Effect::Next, Some(r)) => requeue = hub.c_room_ended(user, r),
+                    (Effect::Back, Some(r)) => hub.c_partner_back(r, user, &ctx),
                     (Effect::Away { who, at }, Some(r)) => {
                         hub.c_told_away(user, at);
                         let timer = AppTimer::ClusterGrace { user, room: r, away: who, at };

@@ -59,6 +59,16 @@ impl Hub {
         self.typing_step(room, user, ctx, |t, now| t.set(is_typing, now));
     }
 
+    /// On a cluster node: `user`'s partner resumed (`PARTNER_BACK` came
+    /// for `user`): its new socket shows "not typing", so `user`'s state
+    /// is relayed again if it is "typing" (as a single node does on a
+    /// resume).
+    pub fn c_partner_back(&mut self, room: u64, user: UserId, ctx: &Ctx<'_>) {
+        if let Some(cluster) = self.cluster.clone() {
+            self.c_typing(&cluster, room, user, |t, now| t.partner_reset(now), ctx);
+        }
+    }
+
     /// A held-back typing change may be relayed now.
     pub fn typing_retry(&mut self, room: u64, user: UserId, ctx: &Ctx<'_>) {
         if let Some(cluster) = self.cluster.clone() {
