@@ -36,12 +36,12 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
         Some(serde_json::Value::String(t)) if !t.is_empty() => t,
         _ => return reject(app, req, "a token is required"),
     };
-    let record = app.store.user_by_token(&hash_token(&token)).map_err(store_refusal)?;
+    let record = app.store.user_by_token(&hash_token(&token)).map_err(|e| store_refusal(app, e))?;
     let Some(record) = record else {
         return reject(app, req, "unknown token");
     };
     let now = crate::app::wall_ms();
-    let ban = app.store.ban(record.id, now).map_err(store_refusal)?;
+    let ban = app.store.ban(record.id, now).map_err(|e| store_refusal(app, e))?;
     if let Some(ban) = ban {
         let payload =
             serde_json::json!({ "code": "BANNED", "message": "this identity is banned", "until": ban.until });
@@ -112,11 +112,14 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
     Ok(Outcome::Authenticated)
 }
 
-/// A store that cannot answer (PostgreSQL or, in a cluster, Redis away)
-/// is a refusal the client may retry: `UNAVAILABLE` with `retryAfterMs`.
-fn store_refusal(e: crate::store::StoreError) -> Refusal {
+/// A store that cannot answer refuses, never admits (section 7). On a
+/// cluster node that is a shared back end away (contract section 8):
+/// `UNAVAILABLE` with `retryAfterMs`, as `JOIN_QUEUE` gets. A single node
+/// keeps its documented `INTERNAL` (docs/protocol.md, "A store error is
+/// never a permission").
+fn store_refusal(app: &App, e: crate::store::StoreError) -> Refusal {
     match e {
-        crate::store::StoreError::Unavailable(_) => {
+        crate::store::StoreError::Unavailable(_) if app.cluster.is_some() => {
             let mut r = Refusal::new("UNAVAILABLE", format!("store: {e}"));
             r.error.retry_after_ms = Some(crate::app::cluster::RETRY_AFTER_MS);
             r
