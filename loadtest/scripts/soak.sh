@@ -45,8 +45,19 @@ while [ $(( $(date +%s) - start )) -le $(( secs + 30 )) ] && kill -0 $pid 2>/dev
 done
 # Wait for the load generators only: the server runs until the trap.
 wait "${loads[@]}" || true
+# The store's own counters (rows queued, written, dropped, rejected) as the
+# load ends, before the server flushes and stops.
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^duet_store' >"$out/store-metrics.txt" || true
 kill $pid 2>/dev/null || true
 wait $pid 2>/dev/null || true
+if [ -n "${DUET_DATABASE_URL:-}" ] && command -v psql >/dev/null; then
+    # What reached the database (the server flushed its queue on SIGTERM).
+    psql -X -q -At "$DUET_DATABASE_URL" -c \
+        "SELECT 'db rows: users=' || (SELECT count(*) FROM users) || ' rooms=' || (SELECT count(*) FROM rooms)
+           || ' rooms_ended=' || (SELECT count(*) FROM rooms WHERE ended_at IS NOT NULL)
+           || ' messages=' || (SELECT count(*) FROM messages)" | tee "$out/db-rows.txt" || true
+    cat "$out/store-metrics.txt"
+fi
 python3 - "$out" <<'PY'
 import csv, sys
 out = sys.argv[1]
