@@ -224,3 +224,34 @@ fn a_socket_closed_while_its_auth_reads_the_database_leaves_nothing_behind() {
     assert_eq!(again.request("PING", "p", json!({}))["type"], "PONG");
     assert_eq!(metric(srv.addr, "duet_online_users"), 1.0);
 }
+
+#[test]
+fn a_report_is_answered_only_once_committed_and_a_refused_one_leaves_the_room_open() {
+    let Some(db) = Schema::new() else { return };
+    let srv = start_on(&db, |_| {});
+    let (mut a, mut b, room) = pair(srv.addr);
+    // The database refuses the report: ERROR INTERNAL, the room stays open,
+    // and a CHAT sent right behind the REPORT is answered after it.
+    let s = &db.name;
+    db.client()
+        .batch_execute(&format!(
+            "CREATE FUNCTION {s}.refuse() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON {s}.reports FOR EACH ROW EXECUTE FUNCTION {s}.refuse();"
+        ))
+        .expect("refusing trigger");
+    a.send(json!({"type":"REPORT","id":"r1","payload":{"roomId": room, "reason": "spam"}}));
+    a.send(json!({"type":"CHAT","id":"c1","payload":{"roomId": room, "text": "still here"}}));
+    let e = a.recv();
+    assert_error(&e, "INTERNAL");
+    assert_eq!(e["id"], "r1");
+    assert_eq!(a.recv()["id"], "c1", "the CHAT is answered after the REPORT");
+    assert_eq!(b.recv_type("CHAT")["payload"]["text"], "still here");
+    assert_eq!(db.count("SELECT count(*) FROM reports"), 0);
+
+    db.client().batch_execute(&format!("DROP TRIGGER refuse ON {s}.reports")).expect("drop trigger");
+    let reported = a.request("REPORT", "r2", json!({"roomId": room, "reason": "abuse"}));
+    assert_eq!(reported["type"], "REPORTED", "{reported}");
+    assert_eq!(db.count("SELECT count(*) FROM reports"), 1, "stored before REPORTED was sent");
+    assert_eq!(b.recv_type("PARTNER_LEFT")["payload"]["roomId"], room);
+}
