@@ -18,6 +18,7 @@ storm=${STORM:-target/release/register-storm}
 schema=""
 if [ -n "${STORM_PG:-}" ]; then
     schema="storm_$$_$port"
+    export PGOPTIONS="-c client_min_messages=warning"
     psql "$STORM_PG" -qc "CREATE SCHEMA $schema"
     export DUET_DATABASE_URL="$STORM_PG?options=-csearch_path%3D$schema"
 fi

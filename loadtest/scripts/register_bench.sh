@@ -17,6 +17,7 @@ rounds=$1 clients=$2 secs=$3
 shift 3
 builds=("$@")
 base=${PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
+export PGOPTIONS="-c client_min_messages=warning"
 storm=${STORM:-target/release/register-storm}
 out=${BENCH_OUT:-target/register-bench/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
