@@ -70,6 +70,15 @@ pub struct Config {
     /// Identities cached in memory for token checks (PostgreSQL store).
     #[arg(long, env = "DUET_TOKEN_CACHE", default_value_t = 100_000)]
     pub token_cache: usize,
+    /// Threads that run the request path's database calls (registration,
+    /// profile, admin, AUTH on a token-cache miss, REPORT), so no worker
+    /// waits on the database (PostgreSQL store only).
+    #[arg(long, env = "DUET_DB_THREADS", default_value_t = 4)]
+    pub db_threads: usize,
+    /// Database jobs queued or running at most; past it HTTP gets 503 with
+    /// Retry-After and WebSocket `ERROR UNAVAILABLE` with retryAfterMs.
+    #[arg(long, env = "DUET_DB_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub db_max_in_flight: usize,
     /// Redis URL; set = this process is a node of the cluster that shares
     /// that Redis and prefix; unset = single node.
     #[arg(long, env = "DUET_REDIS_URL", hide_env_values = true)]

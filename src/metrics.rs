@@ -45,6 +45,16 @@ pub struct Metrics {
     pub store_batches: Counter,
     /// 1 while the database is unreachable.
     pub store_degraded: Gauge,
+    /// Statements the request path ran on the database, by kind
+    /// (`insert_user`, `insert_users` = one group commit, `add_report`):
+    /// how well registrations are grouped.
+    pub store_statements: Family<MoodLabel, Counter>,
+    /// Jobs on the database threads now (queued or running), at most
+    /// `--db-max-in-flight`.
+    pub db_in_flight: Gauge,
+    /// Requests refused because `--db-max-in-flight` jobs were in flight
+    /// (HTTP 503, WebSocket `ERROR UNAVAILABLE`).
+    pub db_refused: Counter,
     /// Users with an authenticated socket; set when scraped.
     pub online_users: Gauge,
     /// Rooms open now; set when scraped.
@@ -100,6 +110,9 @@ impl Metrics {
             store_failed: Counter::default(),
             store_batches: Counter::default(),
             store_degraded: Gauge::default(),
+            store_statements: Family::default(),
+            db_in_flight: Gauge::default(),
+            db_refused: Counter::default(),
             online_users: Gauge::default(),
             rooms_active: Gauge::default(),
             queue_size: Family::default(),
@@ -147,6 +160,13 @@ impl Metrics {
         r.register("duet_store_writes_failed", "Rows the database refused (skipped)", m.store_failed.clone());
         r.register("duet_store_batches", "Write-behind batches written", m.store_batches.clone());
         r.register("duet_store_degraded", "1 while the database is unreachable", m.store_degraded.clone());
+        r.register(
+            "duet_store_statements",
+            "Request-path database statements, by kind",
+            m.store_statements.clone(),
+        );
+        r.register("duet_db_in_flight", "Jobs on the database threads", m.db_in_flight.clone());
+        r.register("duet_db_refused", "Requests refused: --db-max-in-flight reached", m.db_refused.clone());
         r.register("duet_match_wait_seconds", "Time from JOIN_QUEUE to MATCH_FOUND", m.match_wait.clone());
         r.register(
             "duet_connections_refused_per_ip",

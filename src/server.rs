@@ -276,6 +276,9 @@ impl Server {
         }
         let workers = cfg.worker_count();
         let (senders, _handles) = worker::spawn(app.clone(), workers);
+        if let Some(db) = &app.offload {
+            db.start(Arc::downgrade(&app), senders.iter().map(|l| l.injector()).collect())?;
+        }
         let net = NetConfig {
             auth_timeout: ms(cfg.auth_timeout_secs),
             ping_interval: ms(cfg.ping_interval_secs).max(1),

@@ -2,16 +2,19 @@
 //!
 //! Each route returns a `Response`; the worker hands it to the reactor.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::App;
 use super::matcher::QueueKey;
+use super::offload::{Job, Offload};
 use super::validate;
 use super::view::ProfileView;
 use crate::base::addr::ClientAddr;
 use crate::base::http::{Method, Request, Response};
+use crate::base::id::ConnId;
 use crate::store::{Mood, Profile, StoreError, UserId, UserRecord, hash_token, new_token};
 
 pub fn route(app: &App, client: ClientAddr, req: &Request) -> Response {
@@ -46,7 +49,7 @@ fn json(value: &impl serde::Serialize) -> Response {
 
 /// A store failure: 503 while the database is away (try again later),
 /// 404 for a user that is gone, else 500.
-pub(super) fn store_failure(e: StoreError) -> Response {
+pub fn store_failure(e: StoreError) -> Response {
     match e {
         StoreError::Unavailable(why) => Response::error(
             503,
@@ -120,70 +123,137 @@ fn register_or_update(app: &App, client: ClientAddr, req: &Request) -> Response 
         Err(message) => return Response::error(400, "BAD_REQUEST", &message),
     };
     let now = super::wall_ms();
-    let (user, token, profile) = if req.bearer.is_some() {
-        let user = match authenticate(app, req) {
-            Ok(u) => u,
+    if req.bearer.is_none() {
+        let new = match prepare_registration(app, client, changes, now) {
+            Ok(new) => new,
             Err(resp) => return resp,
         };
-        // A ban lookup that fails refuses: it never reads as "not banned".
-        match app.store.ban(user.id, now) {
-            Ok(Some(ban)) => return banned(ban.until),
-            Ok(None) => {}
-            Err(e) => return store_failure(e),
-        }
-        let old = &user.profile;
-        let profile = Arc::new(Profile {
-            nickname: changes.nickname.unwrap_or_else(|| old.nickname.clone()),
-            mood: changes.mood.unwrap_or(old.mood),
-            avatar: changes.avatar.unwrap_or_else(|| old.avatar.clone()),
-            interests: changes.interests.unwrap_or_else(|| old.interests.clone()),
-            created_at: old.created_at,
-            last_seen_at: now,
-        });
-        if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
+        if let Err(e) = app.store.insert_user(new.record.clone(), Some(new.from)) {
             return store_failure(e);
         }
-        app.hub().set_profile(user.id, profile.clone());
-        app.changed(user.id);
-        (user.id, req.bearer.clone().unwrap_or_default(), profile)
-    } else {
-        if let Some(cluster) = &app.cluster {
-            // The bucket is the cluster's (contract section 8).
-            let per_minute = app.cfg.register_per_minute;
-            match cluster.register_take(&client.to_string(), now, per_minute, per_minute as f64 / 60_000.0) {
-                Ok(0) => {}
-                Ok(wait_ms) => return rate_limited(wait_ms),
-                Err(e) => return store_failure(StoreError::Unavailable(e.to_string())),
-            }
-        } else if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
-            return rate_limited(wait_ms);
-        }
-        let (gen_nick, gen_avatar) = validate::generated_identity();
-        let profile = Arc::new(Profile {
-            nickname: changes.nickname.unwrap_or(gen_nick),
-            mood: changes.mood.unwrap_or(Mood::Random),
-            avatar: changes.avatar.unwrap_or(gen_avatar),
-            interests: changes.interests.unwrap_or_default(),
-            created_at: now,
-            last_seen_at: now,
-        });
-        let token = new_token();
-        let record =
-            UserRecord { id: UserId::random(), token_hash: hash_token(&token), profile: profile.clone() };
-        let id = record.id;
-        if let Err(e) = app.store.insert_user(record, Some(client.ip())) {
-            return store_failure(e);
-        }
-        (id, token, profile)
+        return registered(app, &new);
+    }
+    let user = match authenticate(app, req) {
+        Ok(u) => u,
+        Err(resp) => return resp,
     };
+    // A ban lookup that fails refuses: it never reads as "not banned".
+    match app.store.ban(user.id, now) {
+        Ok(Some(ban)) => return banned(ban.until),
+        Ok(None) => {}
+        Err(e) => return store_failure(e),
+    }
+    let old = &user.profile;
+    let profile = Arc::new(Profile {
+        nickname: changes.nickname.unwrap_or_else(|| old.nickname.clone()),
+        mood: changes.mood.unwrap_or(old.mood),
+        avatar: changes.avatar.unwrap_or_else(|| old.avatar.clone()),
+        interests: changes.interests.unwrap_or_else(|| old.interests.clone()),
+        created_at: old.created_at,
+        last_seen_at: now,
+    });
+    if let Err(e) = app.store.update_profile(user.id, profile.clone()) {
+        return store_failure(e);
+    }
+    app.hub().set_profile(user.id, profile.clone());
+    app.changed(user.id);
+    answer(app, user.id, req.bearer.clone().unwrap_or_default(), &profile)
+}
+
+/// A new identity, made and checked, not yet stored.
+pub struct NewUser {
+    /// What the store keeps.
+    pub record: UserRecord,
+    /// The address it registered from (kept only as a salted hash).
+    pub from: std::net::IpAddr,
+    /// Its token, shown once in the answer.
+    token: String,
+}
+
+/// The registration's answer once `new` is stored.
+pub fn registered(app: &App, new: &NewUser) -> Response {
+    answer(app, new.record.id, new.token.clone(), &new.record.profile)
+}
+
+fn answer(app: &App, user: UserId, token: String, profile: &Profile) -> Response {
     let status = app.hub().status(user);
     // A response with a token must not be kept by any cache on the way.
     json(&serde_json::json!({
         "userId": user,
         "authToken": token,
-        "profile": ProfileView::new(user, &profile, status),
+        "profile": ProfileView::new(user, profile, status),
     }))
     .header("Cache-Control: no-store".into())
+}
+
+/// Everything a registration does before the database: the address's
+/// bucket, the generated fields, the token.
+fn prepare_registration(
+    app: &App,
+    client: ClientAddr,
+    changes: Changes,
+    now: u64,
+) -> Result<NewUser, Response> {
+    if let Some(cluster) = &app.cluster {
+        // The bucket is the cluster's (contract section 8).
+        let per_minute = app.cfg.register_per_minute;
+        match cluster.register_take(&client.to_string(), now, per_minute, per_minute as f64 / 60_000.0) {
+            Ok(0) => {}
+            Ok(wait_ms) => return Err(rate_limited(wait_ms)),
+            Err(e) => return Err(store_failure(StoreError::Unavailable(e.to_string()))),
+        }
+    } else if let Err(wait_ms) = app.registrations.lock().take(client, app.clock.now()) {
+        return Err(rate_limited(wait_ms));
+    }
+    let (gen_nick, gen_avatar) = validate::generated_identity();
+    let profile = Arc::new(Profile {
+        nickname: changes.nickname.unwrap_or(gen_nick),
+        mood: changes.mood.unwrap_or(Mood::Random),
+        avatar: changes.avatar.unwrap_or(gen_avatar),
+        interests: changes.interests.unwrap_or_default(),
+        created_at: now,
+        last_seen_at: now,
+    });
+    let token = new_token();
+    let record = UserRecord { id: UserId::random(), token_hash: hash_token(&token), profile };
+    Ok(NewUser { record, from: client.ip(), token })
+}
+
+/// Whether the route may wait on the database (run on a database thread
+/// when the store is `blocking`); static assets and `/metrics` never do.
+pub fn uses_database(req: &Request) -> bool {
+    req.path.starts_with("/api/users/") || req.path.starts_with("/api/admin")
+}
+
+/// Hands a database route to the database threads: a new registration is
+/// checked here and only its insert goes (to be grouped with others);
+/// any other route goes whole. Past the bound: 503 with `Retry-After`.
+pub(super) fn offload(app: &App, db: &Offload, conn: ConnId, client: ClientAddr, req: Box<Request>) {
+    let close = req.close;
+    let new_user =
+        req.path == "/api/users/registerOrUpdate" && req.method() == Method::Post && req.bearer.is_none();
+    let job = if new_user {
+        let prepared = catch_unwind(AssertUnwindSafe(|| {
+            let changes = parse_body(&req.body).map_err(|m| Response::error(400, "BAD_REQUEST", &m))?;
+            prepare_registration(app, client, changes, super::wall_ms())
+        }));
+        match prepared {
+            Ok(Ok(new)) => Job::Register { conn, close, new: Box::new(new) },
+            Ok(Err(resp)) => return app.out.http(conn, resp.to_bytes(close), close),
+            Err(_) => {
+                app.metrics.panics.inc();
+                super::guard::take_repaired();
+                log::error!("panic while serving {conn:?} {}", req.path);
+                let resp = Response::error(500, "INTERNAL", "internal error");
+                return app.out.http(conn, resp.to_bytes(close), close);
+            }
+        }
+    } else {
+        Job::Http { conn, close, client, req }
+    };
+    if db.submit(app, job).is_err() {
+        app.out.http(conn, super::offload::busy_response().to_bytes(close), close);
+    }
 }
 
 fn banned(until: u64) -> Response {

@@ -13,6 +13,7 @@ pub mod http_api;
 pub mod hub;
 pub mod limits;
 pub mod matcher;
+pub mod offload;
 pub mod pairs;
 pub mod protocol;
 pub mod room;
@@ -85,6 +86,9 @@ pub struct App {
     pub cluster: Option<Arc<cluster::Cluster>>,
     /// The bundled web client, rendered once at start.
     pub web: web::WebClient,
+    /// The database threads, with a `blocking` store (PostgreSQL); None =
+    /// every call runs on the worker (memory, Redis).
+    pub offload: Option<offload::Offload>,
 }
 
 impl App {
@@ -107,7 +111,9 @@ impl App {
             cooldown: ms(cfg.rematch_cooldown_secs),
             max_cooldowns: cfg.max_cooldown_pairs,
         };
+        let offload = store.blocking().then(|| offload::Offload::new(cfg.db_threads, cfg.db_max_in_flight));
         App {
+            offload,
             cfg: AppConfig {
                 max_message_chars: cfg.max_message_chars,
                 auto_ban_reports: cfg.auto_ban_reports,
@@ -226,8 +232,14 @@ impl App {
                 None => self.on_text(conn, &text, &mut Socket::default()),
             },
             Command::Opened { conn, client } => sockets.open(conn, client),
+            Command::Settled { conn, how } => offload::settle::settle(self, conn, how, sockets),
             Command::Http { conn, client, req } => {
                 let close = req.close;
+                if let Some(db) = &self.offload
+                    && http_api::uses_database(&req)
+                {
+                    return http_api::offload(self, db, conn, client, req);
+                }
                 let resp = catch_unwind(AssertUnwindSafe(|| http_api::route(self, client, &req)))
                     .unwrap_or_else(|_| {
                         self.metrics.panics.inc();
@@ -293,6 +305,9 @@ impl App {
         if socket.done {
             return;
         }
+        if socket.busy {
+            return offload::settle::hold(self, conn, text, socket);
+        }
         let env = match protocol::parse_envelope(text) {
             Ok(env) => env,
             Err(bad) => {
@@ -310,6 +325,7 @@ impl App {
                 socket.authed = true;
             }
             Ok(Ok(Outcome::Closing)) => socket.done = true,
+            Ok(Ok(Outcome::Deferred)) => socket.busy = true,
             Ok(Err(refusal)) => self.refuse(conn, id, refusal, socket),
             Err(_) => {
                 self.metrics.panics.inc();
@@ -329,7 +345,13 @@ impl App {
     fn refuse(&self, conn: ConnId, id: Option<&str>, refusal: Refusal, socket: &mut Socket) {
         let payload: &ErrorPayload = &refusal.error;
         self.reply(conn, protocol::frame("ERROR", id, payload));
-        if !matches!(payload.code, "RATE_LIMITED" | "BAD_REQUEST") {
+        self.tally_refusal(conn, matches!(payload.code, "RATE_LIMITED" | "BAD_REQUEST"), socket);
+    }
+
+    /// Counts a refused message toward the run that closes with 4429
+    /// (`counted`), or ends the run.
+    fn tally_refusal(&self, conn: ConnId, counted: bool, socket: &mut Socket) {
+        if !counted {
             socket.refused = 0;
             return;
         }

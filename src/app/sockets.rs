@@ -6,7 +6,7 @@
 //! connection), so the map holds at most one entry per open connection of
 //! this worker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::base::addr::ClientAddr;
 use crate::base::id::ConnId;
@@ -16,7 +16,7 @@ use crate::base::id::ConnId;
 pub const MAX_REFUSALS: u8 = 50;
 
 /// One connection, as its worker sees it.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 pub struct Socket {
     /// The address it speaks for (auto-ban counts distinct addresses).
     pub client: ClientAddr,
@@ -28,6 +28,12 @@ pub struct Socket {
     /// An `AUTH` succeeded on it: the first, lock-free check of kinds that
     /// need a user (the hub is still asked which user, under its lock).
     pub authed: bool,
+    /// A message of it is on a database thread (`app::offload`): later
+    /// ones wait in `held` until `Command::Settled` comes back.
+    pub busy: bool,
+    /// Messages that arrived while busy, in order; at most
+    /// `offload::settle::MAX_HELD`.
+    pub held: VecDeque<Box<str>>,
 }
 
 /// The state of one worker's connections.

@@ -32,6 +32,29 @@ pub enum Command {
     /// Graceful shutdown: cancel every wait, end every room, then answer
     /// `Out::DrainReady`.
     Drain,
+    /// A message of `conn` handed to a database thread (`AUTH` on a token
+    /// cache miss, `REPORT`) was answered there: the worker updates the
+    /// socket and handles what it held back meanwhile. Sent by that
+    /// thread straight into the worker's queue ([`Injector`]), at most one
+    /// per deferred message.
+    ///
+    /// [`Injector`]: super::queue::Injector
+    Settled { conn: ConnId, how: Settled },
+}
+
+/// How a message answered on a database thread ended (its reply is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Answered; the socket goes on as before.
+    Replied,
+    /// `AUTH` succeeded: the socket speaks for a user from now on.
+    Authenticated,
+    /// The socket is being closed: nothing more it sent is handled.
+    Closing,
+    /// Answered `ERROR`; `counted` when it counts toward the run of
+    /// refused messages that closes with 4429 (`RATE_LIMITED`,
+    /// `BAD_REQUEST`).
+    Refused { counted: bool },
 }
 
 impl Command {
@@ -42,7 +65,8 @@ impl Command {
             | Command::Opened { conn, .. }
             | Command::Http { conn, .. }
             | Command::AuthTimeout { conn }
-            | Command::Closed { conn, .. } => Some(*conn),
+            | Command::Closed { conn, .. }
+            | Command::Settled { conn, .. } => Some(*conn),
             Command::Timer(_) | Command::Drain => None,
         }
     }
@@ -66,6 +90,7 @@ impl Command {
             Command::Closed { .. } => "a close",
             Command::Timer(_) => "a timer",
             Command::Drain => "the drain",
+            Command::Settled { .. } => "a database answer",
         }
     }
 }

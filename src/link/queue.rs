@@ -65,6 +65,39 @@ pub struct WorkerLink {
     batch_bytes: usize,
 }
 
+/// Another way into one worker's queue, for threads other than the
+/// reactor: the database threads hand a deferred message's completion
+/// (`Command::Settled`) back to the connection's worker through it. Each
+/// push is counted in the reactor's bound like any command; there is at
+/// most one per message deferred, and those are bounded by the database
+/// threads' in-flight bound (`app::offload`).
+#[derive(Clone)]
+pub struct Injector {
+    /// Shared with the worker's [`WorkerQueue`].
+    queue: Arc<Queue>,
+    /// The same count the reactor's [`WorkerLink`] keeps.
+    inflight: Arc<AtomicUsize>,
+    /// And the same bytes (`Command::weight`).
+    inflight_bytes: Arc<AtomicUsize>,
+}
+
+impl Injector {
+    /// Queues `cmd` after what is pending and wakes the worker if it sleeps.
+    pub fn push(&self, cmd: Command) {
+        // Counted before it is visible, so `handled` never goes below zero.
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        self.inflight_bytes.fetch_add(cmd.weight(), Ordering::AcqRel);
+        let wake = {
+            let mut q = self.queue.state.lock();
+            q.pending.push(cmd);
+            q.sleeping
+        };
+        if wake {
+            self.queue.wake.notify_one();
+        }
+    }
+}
+
 /// The worker's end of its queue.
 pub struct WorkerQueue {
     /// Shared with the reactor's [`WorkerLink`].
@@ -97,6 +130,15 @@ impl WorkerLink {
             return 0;
         }
         WORKER_QUEUE.saturating_sub(self.inflight.load(Ordering::Acquire) + self.batch.len())
+    }
+
+    /// A handle other threads push commands for this worker through.
+    pub fn injector(&self) -> Injector {
+        Injector {
+            queue: self.queue.clone(),
+            inflight: self.inflight.clone(),
+            inflight_bytes: self.inflight_bytes.clone(),
+        }
     }
 
     pub fn push(&mut self, cmd: Command) {

@@ -269,10 +269,29 @@ pub trait Store: Send + Sync {
     /// A new identity; `from` is the address it registered from (stored
     /// only as a salted hash, by stores that keep it).
     fn insert_user(&self, user: UserRecord, from: Option<IpAddr>) -> Result<(), StoreError>;
+    /// Several new identities at once, one result per entry in order. A
+    /// store that can commits them together (PostgreSQL: one statement);
+    /// one entry's failure must not fail the others.
+    fn insert_users(&self, users: &[(UserRecord, Option<IpAddr>)]) -> Vec<Result<(), StoreError>> {
+        users.iter().map(|(u, from)| self.insert_user(u.clone(), *from)).collect()
+    }
     /// Replaces the profile of an existing user.
     fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError>;
     fn user_by_token(&self, hash: &TokenHash) -> Result<Option<UserRecord>, StoreError>;
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+    /// The user a token names if the store knows it without any I/O (a
+    /// cache); None = ask `user_by_token`, which may wait. Only asked of a
+    /// [`blocking`](Store::blocking) store.
+    fn cached_user_by_token(&self, _hash: &TokenHash) -> Option<UserRecord> {
+        None
+    }
+    /// Whether calls wait on a database: then the request path runs them
+    /// on the database threads (`app::offload`), never on a worker. The
+    /// memory store answers from memory; the Redis store keeps today's
+    /// behaviour (its calls are short round trips on the worker).
+    fn blocking(&self) -> bool {
+        false
+    }
     /// Erases the user: identity, token, ban, and the text of their reports.
     fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
 

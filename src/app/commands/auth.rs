@@ -6,7 +6,10 @@
 //! socket stays open: a store error is never read as a permission. A user already
 //! online on another socket is moved here: the old socket gets
 //! `SESSION_ENDED {reason:"superseded"}` and close 4409, and this one takes
-//! over its queue place or room (the partner is not told).
+//! over its queue place or room (the partner is not told). A token the
+//! store cannot check from memory (a PostgreSQL token-cache miss) is
+//! checked on a database thread; the socket's later messages wait for the
+//! answer, so replies stay in order.
 
 use serde::Deserialize;
 
@@ -16,7 +19,7 @@ use crate::app::protocol::{self, Refusal};
 use crate::app::room::room_id_str;
 use crate::app::view::{self, AuthOk, ProfileView};
 use crate::link::outbox::{Delivery, Out};
-use crate::store::hash_token;
+use crate::store::{TokenHash, hash_token};
 
 #[derive(Deserialize)]
 pub struct Auth {
@@ -36,7 +39,21 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
         Some(serde_json::Value::String(t)) if !t.is_empty() => t,
         _ => return reject(app, req, "a token is required"),
     };
-    let record = app.store.user_by_token(&hash_token(&token)).map_err(|e| store_refusal(app, e))?;
+    let hash = hash_token(&token);
+    let last_seq = p.last_seq.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(0);
+    // A token the store cannot check from memory is checked on a database
+    // thread; this socket's later messages wait for it (`app::offload`).
+    if let Some(db) = &app.offload
+        && app.store.cached_user_by_token(&hash).is_none()
+    {
+        return db.defer(app, req, Box::new(move |app, req| finish(app, req, &hash, last_seq)));
+    }
+    finish(app, req, &hash, last_seq)
+}
+
+/// Everything after the token is read: lookup, ban, attach, `AUTH_OK`.
+fn finish(app: &App, req: &Request<'_>, hash: &TokenHash, last_seq: u64) -> Result<Outcome, Refusal> {
+    let record = app.store.user_by_token(hash).map_err(|e| store_refusal(app, e))?;
     let Some(record) = record else {
         return reject(app, req, "unknown token");
     };
@@ -49,7 +66,6 @@ pub fn run(app: &App, req: &Request<'_>, p: Auth) -> Result<Outcome, Refusal> {
         app.out.close(req.conn, 4403, "banned");
         return Ok(Outcome::Closing);
     }
-    let last_seq = p.last_seq.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(0);
     let profile = app.touch(&record);
     let ctx = app.ctx();
     let mut hub = app.hub();

@@ -86,6 +86,9 @@ pub enum Outcome {
     /// The socket is being closed (a failed `AUTH`): nothing more it sent
     /// is handled.
     Closing,
+    /// Handed to a database thread (`app::offload`), which answers it; the
+    /// socket is busy until `Command::Settled` comes back.
+    Deferred,
 }
 
 impl Request<'_> {
@@ -140,7 +143,7 @@ pub fn dispatch(
         Kind::LeaveRoom => leave_room::run(app, req, parse_payload(payload).map_err(bad)?),
         Kind::Next => next::run(app, req),
         Kind::Ping => ping::run(app, req),
-        Kind::Report => report::run(app, req, parse_payload(payload).map_err(bad)?),
+        Kind::Report => return report::run(app, req, parse_payload(payload).map_err(bad)?),
     };
     replied.map(|()| Outcome::Replied)
 }

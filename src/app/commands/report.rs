@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 
-use super::Request;
+use super::{Outcome, Request};
 use crate::app::App;
 use crate::app::protocol::{self, Refusal};
 use crate::app::room::room_id_str;
@@ -36,7 +36,7 @@ pub struct ReportMsg {
     details: Option<String>,
 }
 
-pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
+pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<Outcome, Refusal> {
     let reason = crate::store::report_reason(&p.reason).ok_or_else(|| {
         Refusal::bad_request("reason must be spam, abuse, inappropriate, underage or other")
     })?;
@@ -81,6 +81,28 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
         };
         (user, id, report)
     };
+    let room_str = p.room_id;
+    // The store waits on the database: that part runs on a database
+    // thread, and this socket's later messages wait for it.
+    if let Some(db) = &app.offload {
+        return db.defer(
+            app,
+            req,
+            Box::new(move |app, req| commit(app, req, user, room_id, &room_str, report)),
+        );
+    }
+    commit(app, req, user, room_id, &room_str, report)
+}
+
+/// Stores the report, then ends the room and answers `REPORTED`.
+fn commit(
+    app: &App,
+    req: &Request<'_>,
+    user: UserId,
+    room_id: u64,
+    room_str: &str,
+    report: Report,
+) -> Result<Outcome, Refusal> {
     // Stored (committed) before anything is said or ended: if the store
     // fails, the reporter learns so and the room stays open.
     let reported = report.reported_id;
@@ -88,6 +110,7 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
     app.store
         .add_report(report)
         .map_err(|e| Refusal::new("INTERNAL", format!("the report was not stored: {e}")))?;
+    let ctx = app.ctx();
     {
         let mut hub = app.hub();
         let reply = serde_json::json!({ "reportId": report_id });
@@ -98,17 +121,17 @@ pub fn run(app: &App, req: &Request<'_>, p: ReportMsg) -> Result<(), Refusal> {
             drop(hub);
             done?;
             auto_ban(app, reported, ctx.wall);
-            return Ok(());
+            return Ok(Outcome::Replied);
         }
         // The room may have ended while the report was stored.
-        if hub.own_room(user, &p.room_id).is_ok() {
+        if hub.own_room(user, room_str).is_ok() {
             hub.end_room(room_id, user, "left", &ctx);
         }
         hub.forbid_pair(user, reported);
         app.out.frame(req.conn, protocol::frame("REPORTED", req.id, &reply));
     }
     auto_ban(app, reported, ctx.wall);
-    Ok(())
+    Ok(Outcome::Replied)
 }
 
 /// Bans `reported` for 24 h once enough reports count (contract section

@@ -2,8 +2,11 @@
 //! rooms and messages survive restarts.
 //!
 //! How calls reach the database:
-//! - Registration, profile updates, bans and admin reads run on the calling
-//!   worker through an r2d2 pool (`--database-pool-size` connections).
+//! - Registration, profile updates, bans, reports and admin reads run
+//!   through an r2d2 pool (`--database-pool-size` connections) on the
+//!   database threads (`app::offload`; this store is `blocking`), never on
+//!   a worker. Concurrent registrations are committed by one statement
+//!   (`batch.rs`).
 //! - Token checks go to a bounded in-process cache first (a `MemoryStore`
 //!   of at most `--token-cache` identities, CLOCK eviction);
 //!   a miss reads the database and fills the cache.
@@ -19,6 +22,7 @@
 //! The cache assumes one instance per database: a profile change or an
 //! erasure made by another instance is not seen by this one's cache.
 
+mod batch;
 pub mod migrate;
 mod sql;
 pub mod writer;
@@ -32,6 +36,7 @@ use log::info;
 use parking_lot::RwLock;
 use postgres::{Client, NoTls};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 use sha2::{Digest, Sha256};
@@ -43,7 +48,7 @@ use super::{
     Ban, Event, Profile, Report, Store, StoreError, StoreStatus, TokenHash, TranscriptLine, UserId,
     UserRecord,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MoodLabel};
 
 /// Longest a new connection may take before the database counts as away.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -78,6 +83,8 @@ pub struct PgStore {
     shared: Arc<Shared>,
     /// Per-deployment salt of `users.ip_hash` (table `settings`).
     ip_salt: String,
+    /// `duet_store_statements_total`, by kind.
+    statements: Family<MoodLabel, Counter>,
 }
 
 fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
@@ -154,6 +161,7 @@ impl PgStore {
             writer,
             shared,
             ip_salt,
+            statements: metrics.store_statements.clone(),
         })
     }
 
@@ -167,6 +175,11 @@ impl PgStore {
             }
             StoreError::Unavailable(e.to_string())
         })
+    }
+
+    /// Counts one request-path statement of `kind`.
+    fn counted(&self, kind: &'static str) {
+        self.statements.get_or_create(&vec![("kind", kind)]).inc();
     }
 
     fn ip_hash(&self, ip: IpAddr) -> Vec<u8> {
@@ -197,6 +210,7 @@ impl Store for PgStore {
         let p = &user.profile;
         let ip = from.map(|ip| self.ip_hash(ip));
         self.db(|c| {
+            self.counted("insert_user");
             c.execute(
                 "INSERT INTO users (id, token_hash, nickname, mood, avatar, interests, created_at, last_seen_at, ip_hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -214,6 +228,18 @@ impl Store for PgStore {
             )
         })?;
         self.cache.insert_user(user, None)
+    }
+
+    fn insert_users(&self, users: &[(UserRecord, Option<IpAddr>)]) -> Vec<Result<(), StoreError>> {
+        batch::insert_users(self, users)
+    }
+
+    fn blocking(&self) -> bool {
+        true
+    }
+
+    fn cached_user_by_token(&self, hash: &TokenHash) -> Option<UserRecord> {
+        self.cache.user_by_token(hash).ok().flatten()
     }
 
     fn update_profile(&self, id: UserId, profile: Arc<Profile>) -> Result<(), StoreError> {
@@ -259,6 +285,7 @@ impl Store for PgStore {
         let transcript = serde_json::to_string(&r.transcript).unwrap_or_else(|_| "[]".into());
         let addr = r.reporter_addr.map(|a| self.ip_hash(a.ip()));
         self.db(|c| {
+            self.counted("add_report");
             c.execute(
                 "INSERT INTO reports (id, room_id, reporter_id, reported_id, reason, details, created_at,
                                       transcript, reporter_addr, counts_for_ban)
