@@ -33,7 +33,40 @@ pub struct Socket {
     pub busy: bool,
     /// Messages that arrived while busy, in order; at most
     /// `offload::settle::MAX_HELD`.
-    pub held: VecDeque<Box<str>>,
+    pub held: Held,
+}
+
+/// A socket's held messages: boxed and made only when one is held, so an
+/// idle connection pays one pointer for it, not an empty `VecDeque` (four
+/// words; the idle-memory budget is per connection).
+#[derive(Debug, Default)]
+pub struct Held(Option<Box<VecDeque<Box<str>>>>);
+
+impl Held {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push_back(&mut self, text: Box<str>) {
+        self.0.get_or_insert_with(Box::default).push_back(text);
+    }
+
+    pub fn pop_front(&mut self) -> Option<Box<str>> {
+        let q = self.0.as_mut()?;
+        let text = q.pop_front();
+        if q.is_empty() {
+            self.0 = None;
+        }
+        text
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// The state of one worker's connections.
