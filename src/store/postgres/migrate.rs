@@ -15,6 +15,7 @@ use postgres::Client;
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "report_addresses", include_str!("migrations/0002_report_addresses.sql")),
+    (3, "day_partitions", include_str!("migrations/0003_day_partitions.sql")),
 ];
 
 /// Advisory lock key: "duet" in ASCII, so it is recognisable in pg_locks.

@@ -20,6 +20,7 @@
 //! erasure made by another instance is not seen by this one's cache.
 
 pub mod migrate;
+pub mod partitions;
 mod sql;
 pub mod writer;
 
@@ -63,6 +64,8 @@ pub struct PgOptions {
     pub queue: usize,
     /// Identities kept in the token cache.
     pub token_cache: usize,
+    /// Days of rooms and messages kept (`--retention-days`).
+    pub retention_days: u32,
 }
 
 pub struct PgStore {
@@ -143,10 +146,12 @@ impl PgStore {
             metrics.store_backlog.clone(),
             metrics.store_dropped.clone(),
             metrics.store_failed.clone(),
+            metrics.store_rejected.clone(),
             metrics.store_batches.clone(),
             metrics.store_degraded.clone(),
         ));
-        let writer = Writer::spawn(config, shared.clone(), opts.queue).map_err(unavailable)?;
+        let writer =
+            Writer::spawn(config, shared.clone(), opts.queue, opts.retention_days).map_err(unavailable)?;
         Ok(PgStore {
             pool,
             cache: MemoryStore::bounded(opts.token_cache, Counter::default()),
