@@ -151,6 +151,11 @@ fn write_behind_batches_rooms_and_messages_and_keeps_text_only_when_asked() {
     assert_eq!(db.count("SELECT max(seq) FROM messages"), N as i64);
     let batches = srv.server.app.metrics.store_batches.get();
     assert!(batches < N / 5, "{N} messages took {batches} batches: not batched");
+    let metrics = metrics_text(srv.addr);
+    assert!(
+        metrics.contains("duet_store_rows_rejected_total 0"),
+        "the rejected-rows counter is exported: {metrics}"
+    );
     let ended = format!(
         "SELECT count(*) FROM rooms WHERE id = '{room}' AND end_reason = 'left' AND ended_at >= started_at"
     );
