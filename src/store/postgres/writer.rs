@@ -8,7 +8,8 @@
 //! returns before its WAL is flushed, so a crash of the database (not of
 //! duet) can lose the last ~3 × `wal_writer_delay` (600 ms by default) of
 //! committed rows; they were write-behind anyway (acknowledged to the
-//! queue, not to a reader), and nothing else runs on this session.
+//! queue, not to a reader). The one thing on this session a user is told
+//! is done, an erasure, commits with `synchronous_commit = on`.
 //! The same thread makes day partitions ahead and drops those past
 //! `--retention-days` (`partitions.rs`), at start and every hour.
 //!

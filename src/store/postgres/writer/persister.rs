@@ -308,6 +308,9 @@ impl Persister {
         let result = (|| {
             let (client, _) = self.connection()?;
             let mut tx = client.transaction()?;
+            // The user is told it is done: this commit waits for the WAL
+            // flush, unlike the write-behind rows of this session.
+            tx.batch_execute("SET LOCAL synchronous_commit = on")?;
             for sql in ERASE {
                 tx.execute(sql, &[&id])?;
             }
