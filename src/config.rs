@@ -67,6 +67,10 @@ pub struct Config {
     /// logged and counted.
     #[arg(long, env = "DUET_DATABASE_QUEUE", default_value_t = 100_000)]
     pub database_queue: usize,
+    /// Days of rooms and messages kept (PostgreSQL store): older day
+    /// partitions are dropped whole, checked at start and every hour.
+    #[arg(long, env = "DUET_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
     /// Identities cached in memory for token checks (PostgreSQL store).
     #[arg(long, env = "DUET_TOKEN_CACHE", default_value_t = 100_000)]
     pub token_cache: usize,

@@ -75,6 +75,7 @@ fn open_store(cfg: &Config, metrics: &Metrics, bus: Option<&Arc<Bus>>) -> io::Re
         url: url.to_owned(),
         pool_size: cfg.database_pool_size,
         queue: cfg.database_queue,
+        retention_days: cfg.retention_days,
         token_cache: cfg.token_cache,
     };
     let store = PgStore::open(&opts, metrics).map_err(|e| io::Error::other(format!("database: {e}")))?;

@@ -56,9 +56,9 @@ fn migrations_apply_to_an_empty_schema_once_even_from_two_instances_at_once() {
     });
     let mut both = [a, b];
     both.sort();
-    assert_eq!(both, [vec![], vec![1, 2]], "exactly one of the two applied every version");
+    assert_eq!(both, [vec![], vec![1, 2, 3]], "exactly one of the two applied every version");
     assert_eq!(duet::store::postgres::migrate_only(&url).expect("re-run"), Vec::<i32>::new());
-    assert_eq!(db.count("SELECT count(*) FROM duet_migrations"), 2);
+    assert_eq!(db.count("SELECT count(*) FROM duet_migrations"), 3);
     for table in ["users", "rooms", "messages", "reports", "bans", "settings"] {
         let sql = format!(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = '{}' AND table_name = '{table}'",
@@ -151,6 +151,11 @@ fn write_behind_batches_rooms_and_messages_and_keeps_text_only_when_asked() {
     assert_eq!(db.count("SELECT max(seq) FROM messages"), N as i64);
     let batches = srv.server.app.metrics.store_batches.get();
     assert!(batches < N / 5, "{N} messages took {batches} batches: not batched");
+    let metrics = metrics_text(srv.addr);
+    assert!(
+        metrics.contains("duet_store_rows_rejected_total 0"),
+        "the rejected-rows counter is exported: {metrics}"
+    );
     let ended = format!(
         "SELECT count(*) FROM rooms WHERE id = '{room}' AND end_reason = 'left' AND ended_at >= started_at"
     );
@@ -300,7 +305,7 @@ fn duet_migrate_applies_the_schema_then_finds_it_up_to_date() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    assert_eq!(migrate().trim(), "duet migrate: applied [1, 2]");
+    assert_eq!(migrate().trim(), "duet migrate: applied [1, 2, 3]");
     assert_eq!(migrate().trim(), "duet migrate: the schema is up to date");
     assert_eq!(db.count("SELECT count(*) FROM duet_migrations WHERE version = 1 AND name = 'init'"), 1);
 }

@@ -16,6 +16,8 @@ use postgres::{Client, NoTls};
 
 use crate::common::{free_port, in_ci};
 
+pub mod rows;
+
 pub const DEFAULT_URL: &str = "postgresql://postgres@127.0.0.1:5432/test";
 
 fn base_url() -> String {

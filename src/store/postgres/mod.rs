@@ -24,6 +24,7 @@
 
 mod batch;
 pub mod migrate;
+pub mod partitions;
 mod sql;
 pub mod writer;
 
@@ -68,6 +69,8 @@ pub struct PgOptions {
     pub queue: usize,
     /// Identities kept in the token cache.
     pub token_cache: usize,
+    /// Days of rooms and messages kept (`--retention-days`).
+    pub retention_days: u32,
 }
 
 pub struct PgStore {
@@ -150,10 +153,12 @@ impl PgStore {
             metrics.store_backlog.clone(),
             metrics.store_dropped.clone(),
             metrics.store_failed.clone(),
+            metrics.store_rejected.clone(),
             metrics.store_batches.clone(),
             metrics.store_degraded.clone(),
         ));
-        let writer = Writer::spawn(config, shared.clone(), opts.queue).map_err(unavailable)?;
+        let writer =
+            Writer::spawn(config, shared.clone(), opts.queue, opts.retention_days).map_err(unavailable)?;
         Ok(PgStore {
             pool,
             cache: MemoryStore::bounded(opts.token_cache, Counter::default()),
