@@ -176,12 +176,40 @@ pub struct Common {
 
 #[derive(Debug, Clone, Args)]
 pub struct IdleArgs {
-    /// Connections to open and authenticate.
-    #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=200_000).map(|v| v as usize))]
+    /// Connections to open and authenticate (above ~19,900 use --procs:
+    /// at most 64 processes, so ~1.27 M in all).
+    #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_270_000).map(|v| v as usize))]
     pub conns: usize,
-    /// How long to hold the connections once all are authenticated.
+    /// How long to hold the connections once all are authenticated
+    /// (without --chat-pairs).
     #[arg(long, default_value_t = 10.0, value_parser = secs_0_3600)]
     pub hold_secs: f64,
+    /// After the hold, this many pairs of the held connections chat: pair
+    /// k is users 2k and 2k+1, the pairs are picked by a fixed
+    /// permutation (spread over processes and nodes), each pair joins with
+    /// an interest of its own ("pair<k>") and chats over the connection it
+    /// was holding. 0 = no chat phase.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600_000).map(|v| v as usize))]
+    pub chat_pairs: usize,
+    /// With --chat-pairs: when the pairs join the queue, seconds after the
+    /// shared start (the same instant in every process); the hold is the
+    /// time from the last AUTH_OK to then. Sending starts
+    /// --chat-match-secs later.
+    #[arg(long, default_value_t = 30.0, value_parser = secs_0_3600)]
+    pub chat_at_secs: f64,
+    /// With --chat-pairs: time for the pairs to be matched before sending.
+    #[arg(long, default_value_t = 5.0, value_parser = secs_0_600)]
+    pub chat_match_secs: f64,
+    /// With --chat-pairs: messages per second per chatting user.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
+    pub chat_rate: f64,
+    /// With --chat-pairs: how long sending lasts.
+    #[arg(long, default_value_t = 10.0, value_parser = secs_0_3600)]
+    pub chat_secs: f64,
+    /// With --chat-pairs: time after sending stops for the last acks and
+    /// deliveries.
+    #[arg(long, default_value_t = 3.0, value_parser = secs_0_600)]
+    pub chat_drain_secs: f64,
     /// Wait this long after the last AUTH_OK before reading memory.
     #[arg(long, default_value_t = 1.0, value_parser = secs_0_600)]
     pub settle_secs: f64,

@@ -53,6 +53,11 @@ pub fn timeline(cmd: &Cmd, t0: u64) -> Timeline {
     let hs = ns(c.handshake_timeout_secs);
     let margin = 5_000_000_000;
     let (end, window) = match cmd {
+        Cmd::Idle(a) if a.chat_pairs > 0 => {
+            let send_start = t0 + ns(a.chat_at_secs) + ns(a.chat_match_secs);
+            let drain_end = send_start + ns(a.chat_secs) + ns(a.chat_drain_secs);
+            (drain_end, Some((send_start, drain_end)))
+        }
         Cmd::Idle(a) => (t0 + ramp + hs + ns(a.hold_secs) + ns(a.settle_secs), None),
         Cmd::Chat(a) => {
             let w = chat::Window::new(a, t0);
@@ -106,7 +111,10 @@ pub fn run_worker(cmd: &Cmd, index: usize, t0: u64, sink: &mut dyn FnMut(Line)) 
     }
     let cfg = driver_cfg(c, s, &tl);
     let mut out = match cmd {
-        Cmd::Idle(a) => driver::run(cfg, new_ctx(c, index, 0), idle::Idle::new(a), sink)?,
+        Cmd::Idle(a) => {
+            let ctx = new_ctx(c, index, 0);
+            driver::run(cfg, ctx, idle::Idle::new(a, t0, s.count), sink)?
+        }
         Cmd::Chat(a) => {
             let ctx = new_ctx(c, index, a.pad_bytes);
             driver::run(cfg, ctx, chat::Chat::new(a, t0, s.count), sink)?
