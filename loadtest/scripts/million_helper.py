@@ -38,9 +38,10 @@ COLUMNS = [
     "received",
     "node_rss_kb",  # sum of VmRSS of every duet node
     "node_cpu_ticks",  # sum of utime+stime of every duet node
-    "node_fds_min",  # open fds of the least and most loaded node
+    "node_fds_min",  # connections of the least and most loaded node
     "node_fds_max",
     "harness_rss_kb",  # the harness parent and its children
+    "harness_cpu_ticks",
     "redis_rss_kb",
     "redis_cpu_ticks",
     "redis_used_memory",  # INFO memory used_memory, bytes
@@ -86,6 +87,40 @@ def redis_info(port, section="memory", timeout=5.0):
     return out
 
 
+def redis_mget(port, keys, timeout=5.0):
+    """MGET over a raw socket: a list of str or None."""
+    cmd = f"*{len(keys) + 1}\r\n$4\r\nMGET\r\n" + "".join(f"${len(k)}\r\n{k}\r\n" for k in keys)
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=timeout) as s:
+        s.sendall(cmd.encode())
+        f = s.makefile("rb")
+        head = f.readline()
+        if not head.startswith(b"*"):
+            return []
+        out = []
+        for _ in range(int(head[1:])):
+            n = int(f.readline()[1:])
+            if n < 0:
+                out.append(None)
+            else:
+                out.append(f.read(n + 2)[:n].decode(errors="replace"))
+        return out
+
+
+def node_connections(port, prefix, n):
+    """Each node's `connections` from its beat key (P:node:<id>, ids m0..)."""
+    try:
+        vals = redis_mget(port, [f"{prefix}:node:m{i}" for i in range(n)])
+    except (OSError, ValueError):
+        return [0]
+    out = []
+    for v in vals:
+        try:
+            out.append(int(json.loads(v).get("connections", 0)) if v else 0)
+        except ValueError:
+            out.append(0)
+    return out or [0]
+
+
 def read(path):
     try:
         with open(path) as f:
@@ -106,13 +141,6 @@ def cpu_ticks(pid):
     # Fields after the command (which may hold spaces) in parentheses.
     f = s[s.rfind(")") + 2 :].split()
     return int(f[11]) + int(f[12])  # utime, stime (fields 14, 15)
-
-
-def nfds(pid):
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return 0
 
 
 def children(pid):
@@ -166,7 +194,9 @@ def sample(a):
             t = now - start
             m = last_progress(a.harness_log) if a.harness_log else None
             authed, connected, sent, received = (int(m.group(i)) for i in (3, 2, 4, 5)) if m else (0, 0, 0, 0)
-            fds = [nfds(p) for p in nodes] or [0]
+            # Each node's own count, from its last beat in Redis (reading
+            # /proc/<pid>/fd of 1 M sockets would cost more than it tells).
+            fds = node_connections(a.redis_port, a.redis_prefix, len(nodes)) if a.redis_port else [0]
             hpids = []
             if a.until_pid and os.path.isdir(f"/proc/{a.until_pid}"):
                 hpids = [a.until_pid] + children(a.until_pid)
@@ -187,6 +217,7 @@ def sample(a):
                 min(fds),
                 max(fds),
                 sum(rss_kb(p) for p in hpids),
+                sum(cpu_ticks(p) for p in hpids),
                 rss_kb(a.redis_pid) if a.redis_pid else 0,
                 cpu_ticks(a.redis_pid) if a.redis_pid else 0,
                 used,
@@ -199,11 +230,12 @@ def sample(a):
             out.flush()
             if now >= next_say:
                 next_say = now + a.say
+                v = dict(zip(COLUMNS, row))
                 print(
                     f"million: [{t:6.0f}s] authed {authed} sent {sent} received {received} | "
-                    f"duet RSS {row[5] / 1024:.0f} MiB (fds/node {min(fds)}..{max(fds)}) | "
-                    f"harness RSS {row[9] / 1024:.0f} MiB | redis {used / 1048576:.0f} MiB | "
-                    f"slab {row[13] / 1024:.0f} MiB | MemAvailable {avail / 1024:.0f} MiB",
+                    f"duet RSS {v['node_rss_kb'] / 1024:.0f} MiB (conns/node {min(fds)}..{max(fds)}) | "
+                    f"harness RSS {v['harness_rss_kb'] / 1024:.0f} MiB | redis {used / 1048576:.0f} MiB | "
+                    f"slab {v['slab_kb'] / 1024:.0f} MiB | MemAvailable {avail / 1024:.0f} MiB",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -330,6 +362,9 @@ def report(a):
             dt = h1["t"] - h0["t"]
             res["hold_measured_secs"] = round(dt, 1)
             res["node_cpu_secs_per_min_hold"] = round((h1["node_cpu_ticks"] - h0["node_cpu_ticks"]) / CLK_TCK / dt * 60, 2)
+            res["harness_cpu_secs_per_min_hold"] = round(
+                (h1["harness_cpu_ticks"] - h0["harness_cpu_ticks"]) / CLK_TCK / dt * 60, 2
+            )
             res["redis_cpu_secs_per_min_hold"] = round(
                 (h1["redis_cpu_ticks"] - h0["redis_cpu_ticks"]) / CLK_TCK / dt * 60, 2
             )
@@ -409,15 +444,17 @@ def plot(rows, prog, off, a, res):
     ax[0][1].set_ylabel("GiB")
     ax[0][1].set_title("memory")
     ax[0][1].legend(fontsize=8)
-    cpu_t, cpu_n, cpu_r = [], [], []
+    cpu_t, cpu_n, cpu_r, cpu_h = [], [], [], []
     for r0, r1 in zip(rows, rows[1:]):
         dt = r1["t"] - r0["t"]
         if dt > 0:
             cpu_t.append(r1["t"])
             cpu_n.append((r1["node_cpu_ticks"] - r0["node_cpu_ticks"]) / CLK_TCK / dt * 100)
             cpu_r.append((r1["redis_cpu_ticks"] - r0["redis_cpu_ticks"]) / CLK_TCK / dt * 100)
+            cpu_h.append(max(0, r1["harness_cpu_ticks"] - r0["harness_cpu_ticks"]) / CLK_TCK / dt * 100)
     ax[1][0].plot(cpu_t, cpu_n, label="all duet nodes")
     ax[1][0].plot(cpu_t, cpu_r, label="redis")
+    ax[1][0].plot(cpu_t, cpu_h, label="harness", alpha=0.6)
     ax[1][0].set_ylabel("% of one core")
     ax[1][0].set_title("CPU (dotted line: chat phase joins)")
     ax[1][0].legend(fontsize=8)
@@ -446,6 +483,7 @@ def main():
     s.add_argument("--harness-log", default="")
     s.add_argument("--until-pid", type=int, default=0)
     s.add_argument("--t0", type=float, default=0.0)
+    s.add_argument("--redis-prefix", default="million")
     s.add_argument("--every", type=float, default=5.0)
     s.add_argument("--say", type=float, default=10.0)
     s.add_argument("--min-avail-mb", type=int, default=1024)
