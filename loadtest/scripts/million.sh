@@ -33,8 +33,10 @@
 #   MILLION_HOLD_SECS (600)  MILLION_CHAT_SECS (60)  MILLION_CHAT_MSGS (10000)
 #   MILLION_CHAT_PAIRS (min(5000, COUNT/2))
 #   MILLION_PER_NODE (16000) MILLION_PER_PROC (16000)
-#   MILLION_CONNECT_RATE (connects/s the ramp aims at; 2500)
-#   MILLION_MAX_HANDSHAKES (per harness process in flight; 48)
+#   MILLION_CONNECT_RATE (connects/s the ramp aims at; 1500)
+#   MILLION_MAX_HANDSHAKES (per harness process in flight; 32)
+#   MILLION_PING_SECS (server ping interval: 30, 120 above 300,000; the
+#   idle timeout is 2.5 x)
 #   MILLION_OUT (target/million/COUNT)  MILLION_NO_BUILD (unset)
 #   MILLION_BYTES_PER_CONN (memory estimate per connection, both ends and
 #   all processes; 16000)
@@ -52,8 +54,8 @@ chat_secs=${MILLION_CHAT_SECS:-60}
 chat_msgs=${MILLION_CHAT_MSGS:-10000}
 per_node=${MILLION_PER_NODE:-16000}
 per_proc=${MILLION_PER_PROC:-16000}
-connect_rate=${MILLION_CONNECT_RATE:-2500}
-max_hs=${MILLION_MAX_HANDSHAKES:-48}
+connect_rate=${MILLION_CONNECT_RATE:-1500}
+max_hs=${MILLION_MAX_HANDSHAKES:-32}
 bytes_per_conn=${MILLION_BYTES_PER_CONN:-16000}
 out=${MILLION_OUT:-$root/target/million/$count}
 DUET_BIN=${DUET_BIN:-$root/target/release/duet}
@@ -170,6 +172,12 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 say "redis $redis on 127.0.0.1:$redis_port (no persistence, maxmemory $((redis_max / 1048576)) MiB, noeviction)"
+# Redis is one thread every node waits on (500 ms call timeout): with
+# hundreds of runnable threads on 2 cores it must not wait its turn. A 1 M
+# rehearsal without this saw nodes mark Redis unreachable and AUTH fail.
+if renice -n -10 -p "$redis" >/dev/null 2>&1; then
+    say "redis reniced to -10 (it is the one thread all nodes wait on)"
+fi
 
 port=$(python3 "$helper" freeport)
 export DUET_REDIS_URL=redis://127.0.0.1:$redis_port
@@ -186,6 +194,17 @@ export DUET_REGISTER_PER_MINUTE=${DUET_REGISTER_PER_MINUTE:-100000000}
 export DUET_MAX_CONNECTIONS_PER_IP=${DUET_MAX_CONNECTIONS_PER_IP:-0}
 export DUET_MAX_IDENTITIES=${DUET_MAX_IDENTITIES:-$((count * 2 + 1000))}
 export RUST_LOG=${RUST_LOG:-warn}
+# Server pings: each costs ~30 us of node CPU and ~23 us of harness CPU
+# (measured at 100,000 connections, 30 s interval: 5.96 and 4.66 CPU-s per
+# minute). At 1 M a 30 s interval would take ~1.8 of the 2 cores before any
+# chat, so above 300,000 connections the default interval is 120 s (idle
+# timeout 2.5 x); MILLION_PING_SECS overrides.
+ping=${MILLION_PING_SECS:-$((count > 300000 ? 120 : 30))}
+export DUET_PING_INTERVAL_SECS=$ping
+export DUET_IDLE_TIMEOUT_SECS=$((ping * 5 / 2))
+# One worker per node: the nodes already give the parallelism, and 63 nodes
+# x 2 workers are 63 more threads competing for 2 cores.
+export DUET_WORKERS=${DUET_WORKERS:-1}
 t_nodes=$(date +%s.%N)
 for ((i = 0; i < nodes; i++)); do
     DUET_NODE_ID=m$i "$DUET_BIN" >"$tmp/node$i.log" 2>&1 &
@@ -200,15 +219,12 @@ for _ in $(seq 1 300); do
 done
 ((up >= nodes)) || die "only $up of $nodes nodes joined the cluster within 60 s"
 pid_list=$(IFS=,; echo "${pids[*]}")
-say "$nodes duet nodes on 127.0.0.1:$port (SO_REUSEPORT) up in $(python3 -c "print(round($(date +%s.%N) - $t_nodes, 1))") s"
+say "$nodes duet nodes (1 worker each, ping every ${ping}s, idle timeout $((ping * 5 / 2))s) on 127.0.0.1:$port (SO_REUSEPORT) up in $(python3 -c "print(round($(date +%s.%N) - $t_nodes, 1))") s"
 
 # ---- 4. the harness ----------------------------------------------------------
 ramp=$(python3 -c "print(round(max(2.0, $count / $connect_rate), 1))")
-# Joins at t0 + chat_at: the ramp, slack for connects that lag it, the hold.
-slack=$(python3 -c "print(round(30 + $ramp * 0.5, 1))")
-chat_at=$(python3 -c "print($ramp + $slack + $hold)")
 settle=5
-say "harness: $count connections, $procs processes, $source_ips source addresses, ramp ${ramp}s (aim $connect_rate/s), hold ${hold}s after the last AUTH_OK (joins at t0+${chat_at}s), then $pairs pairs x 2 x ${chat_rate} msgs/s = $chat_msgs msgs/s for ${chat_secs}s"
+say "harness: $count connections, $procs processes, $source_ips source addresses, ramp ${ramp}s (aim $connect_rate/s), hold ${hold}s once every process is ready, then $pairs pairs x 2 x ${chat_rate} msgs/s = $chat_msgs msgs/s for ${chat_secs}s"
 
 csv=$tmp/samples.csv
 hlog=$tmp/harness.log
@@ -221,13 +237,13 @@ t_h=$(date +%s.%N)
 "$HARNESS_BIN" idle -n "$count" --target "127.0.0.1:$port" --procs "$procs" --source-ips "$source_ips" \
     --server-pid "$pid_list" --redis-pid "$redis" --json \
     --ramp-secs "$ramp" --max-handshakes "$max_hs" --handshake-timeout-secs 60 --settle-secs "$settle" \
-    --chat-pairs "$pairs" --chat-at-secs "$chat_at" --chat-match-secs 10 --chat-rate "$chat_rate" \
+    --hold-secs "$hold" --chat-pairs "$pairs" --chat-match-secs 10 --chat-rate "$chat_rate" \
     --chat-secs "$chat_secs" --chat-drain-secs 5 \
     >"$hjson" 2>"$hlog" </dev/null &
 harness=$!
 python3 "$helper" sample --out "$csv" --t0 "$t_base" --nodes "$pid_list" --redis-pid "$redis" \
     --redis-port "$redis_port" --harness-log "$hlog" --until-pid "$harness" --every 5 --say 10 --min-avail-mb 1024 \
-    --max-secs "$(python3 -c "print($chat_at + $chat_secs + 120)")" &
+    --max-secs "$(python3 -c "print(4 * $ramp + 300 + $hold + $chat_secs)")" &
 sampler=$!
 set +e
 wait "$harness"
@@ -239,6 +255,7 @@ set -e
 t_end=$(date +%s.%N)
 say "harness exited $hrc after $(python3 -c "print(round($t_end - $t_h))") s"
 grep -v '^\[' "$hlog" | tail -40 >&2 || true
+say "the harness's table above; the sampler's figures and the issue's follow"
 
 # ---- 5. report ---------------------------------------------------------------
 cp "$csv" "$out/samples.csv"
@@ -251,7 +268,7 @@ set +e
 python3 "$helper" report --csv "$csv" --harness-log "$hlog" --harness-json "$hjson" \
     --plot "$out/million.png" --count "$count" --nodes "$nodes" --procs "$procs" --source-ips "$source_ips" \
     --chat-pairs "$pairs" --chat-rate-total "$chat_msgs" --harness-offset "$offset" --t0-offset 0.3 \
-    --chat-at "$chat_at" --settle "$settle" "${oom[@]}" >"$out/report.json"
+    --settle "$settle" "${oom[@]}" >"$out/report.json"
 rc=$?
 set -e
 say "report: $out/report.json, plot: $out/million.png, samples: $out/samples.csv"

@@ -282,6 +282,22 @@ def progress_lines(path):
     return out
 
 
+GO = re.compile(r"^go: every process ready at \+([\d.]+)s; the pairs join at \+([\d.]+)s")
+
+
+def go_line(path):
+    """(ready, join) in harness seconds, from the parent's go line."""
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = GO.match(line)
+                if m:
+                    return float(m.group(1)), float(m.group(2))
+    except OSError:
+        pass
+    return None, None
+
+
 def last_json_line(path):
     try:
         with open(path) as f:
@@ -311,12 +327,14 @@ def report(a):
     # t = a.harness_offset.
     off = a.harness_offset
     ready_t = next((t for t, _, au in prog if au >= count), None)
-    first_t = next((t for t, cn, _ in prog if cn > 0), None)
     peak = 0.0
     for (t1, _, a1), (t2, _, a2) in zip(prog, prog[1:]):
         if t2 > t1:
             peak = max(peak, (a2 - a1) / (t2 - t1))
-    chat_at = off + a.t0_offset + a.chat_at
+    go_ready, go_join = go_line(a.harness_log)
+    if go_ready is not None and ready_t is not None:
+        ready_t = min(ready_t, go_ready)  # the parent saw it first-hand
+    chat_at = off + go_join if go_join is not None else (rows[-1]["t"] if rows else 0.0)
     res = {
         "count": count,
         "nodes": a.nodes,
@@ -332,7 +350,7 @@ def report(a):
         res["connect_secs"] = round(dur, 1)
         res["connects_per_sec"] = round(count / dur, 0) if dur > 0 else None
         res["peak_connects_per_sec"] = round(peak, 0)
-        res["hold_secs"] = round(chat_at - (off + ready_t), 1)
+        res["hold_secs"] = round(chat_at - (off + ready_t), 1) if go_join is not None else None
     else:
         res["connect_secs"] = None
         res["connects_per_sec"] = None
@@ -432,7 +450,8 @@ def plot(rows, prog, off, a, res):
     ax[0][0].plot([off + p[0] for p in prog], [p[2] / 1000 for p in prog], label="authenticated")
     ax[0][0].set_ylabel("connections (thousands)")
     ax[0][0].set_title(f"{a.count:,} connections: authenticated")
-    chat_at = off + a.t0_offset + a.chat_at
+    go_join = go_line(a.harness_log)[1]
+    chat_at = off + go_join if go_join is not None else t[-1]
     for axis in (ax[0][0], ax[0][1], ax[1][0], ax[1][1]):
         axis.axvline(chat_at, color="grey", ls=":", lw=1)
         axis.set_xlabel("seconds")
@@ -493,7 +512,7 @@ def main():
         r.add_argument("--" + k.replace("_", "-"), default="")
     for k in ("count", "nodes", "procs", "source_ips", "chat_pairs", "chat_rate_total"):
         r.add_argument("--" + k.replace("_", "-"), type=int, default=0)
-    for k in ("harness_offset", "t0_offset", "chat_at", "settle"):
+    for k in ("harness_offset", "t0_offset", "settle"):
         r.add_argument("--" + k.replace("_", "-"), type=float, default=0.0)
     r.add_argument("--oom", action="store_true")
     a = p.parse_args()

@@ -172,6 +172,10 @@ pub struct Common {
     /// (internal) the run's shared start, CLOCK_MONOTONIC ns.
     #[arg(long, hide = true)]
     pub t0_ns: Option<u64>,
+    /// (internal, idle --chat-pairs) the file in which the parent writes
+    /// when the pairs join (CLOCK_MONOTONIC ns), once every process is ready.
+    #[arg(long, hide = true)]
+    pub go_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -180,23 +184,19 @@ pub struct IdleArgs {
     /// at most 64 processes, so ~1.27 M in all).
     #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_270_000).map(|v| v as usize))]
     pub conns: usize,
-    /// How long to hold the connections once all are authenticated
-    /// (without --chat-pairs).
+    /// How long to hold the connections once all are authenticated: each
+    /// process from its own last AUTH_OK, or with --chat-pairs from the
+    /// moment the parent saw every process ready (then the chat starts).
     #[arg(long, default_value_t = 10.0, value_parser = secs_0_3600)]
     pub hold_secs: f64,
     /// After the hold, this many pairs of the held connections chat: pair
     /// k is users 2k and 2k+1, the pairs are picked by a fixed
     /// permutation (spread over processes and nodes), each pair joins with
     /// an interest of its own ("pair<k>") and chats over the connection it
-    /// was holding. 0 = no chat phase.
+    /// was holding. 0 = no chat phase. Set --deadline-secs to bound the
+    /// connect phase (default: 4 x --ramp-secs + 120 s for it).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600_000).map(|v| v as usize))]
     pub chat_pairs: usize,
-    /// With --chat-pairs: when the pairs join the queue, seconds after the
-    /// shared start (the same instant in every process); the hold is the
-    /// time from the last AUTH_OK to then. Sending starts
-    /// --chat-match-secs later.
-    #[arg(long, default_value_t = 30.0, value_parser = secs_0_3600)]
-    pub chat_at_secs: f64,
     /// With --chat-pairs: time for the pairs to be matched before sending.
     #[arg(long, default_value_t = 5.0, value_parser = secs_0_600)]
     pub chat_match_secs: f64,

@@ -64,10 +64,6 @@ fn check(cmd: &Cmd, nofile: u64) -> Result<(), String> {
             a.hold_secs,
             a.settle_secs + 1.0
         )),
-        Cmd::Idle(a) if a.chat_pairs > 0 && a.chat_at_secs <= c.ramp_secs => Err(format!(
-            "--chat-at-secs ({}) must be after the ramp (--ramp-secs {})",
-            a.chat_at_secs, c.ramp_secs
-        )),
         Cmd::Chat(a) if a.conns % 2 == 1 => {
             Err(format!("chat needs an even number of users (got {})", a.conns))
         }

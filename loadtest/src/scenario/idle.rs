@@ -2,11 +2,16 @@
 //! (the connection answers the server's pings by itself) for --hold-secs
 //! after the last one is ready. Memory figures are read by the parent.
 //!
-//! With `--chat-pairs P` the hold ends at `--chat-at-secs` on the shared
-//! clock instead, and then P pairs of the *held* connections (no new
-//! sockets) join the queue with an interest of their own and chat as the
-//! `chat` scenario does, over a window every process agrees on; lost,
-//! duplicated and reordered messages and latency are counted as there.
+//! With `--chat-pairs P` the parent decides when the hold ends: once every
+//! process is ready it writes the join time (`--hold-secs` after that
+//! moment, on the shared monotonic clock) into the go file, which each
+//! process reads about once a second. Then P pairs of the *held*
+//! connections (no new sockets) join the queue with an interest of their
+//! own and chat as the `chat` scenario does, over a window every process
+//! agrees on; lost, duplicated and reordered messages and latency are
+//! counted as there.
+
+use std::path::PathBuf;
 
 use crate::cli::IdleArgs;
 use crate::client::conn::{Conn, Note, Phase};
@@ -24,11 +29,41 @@ pub struct Idle {
 
 /// The chat among held connections.
 struct ChatPhase {
-    chat: Chat,
+    /// Built when the join time is known.
+    chat: Option<Chat>,
+    /// When the pairs join (0 = not known yet).
     join_at: u64,
     joined: bool,
+    go_file: Option<PathBuf>,
+    next_look: u64,
+    match_ns: u64,
+    send_ns: u64,
+    drain_ns: u64,
+    rate: f64,
+    users: usize,
     pick: Pick,
 }
+
+impl ChatPhase {
+    /// The join time from the go file, once the parent has written it.
+    fn read_go(&mut self, now: u64) -> Option<u64> {
+        if now < self.next_look {
+            return None;
+        }
+        self.next_look = now + GO_LOOK_NS;
+        let path = self.go_file.as_ref()?;
+        // Written whole (a rename), so a partial read cannot happen; an
+        // unreadable or absent file just means "not yet".
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+}
+
+/// Conn::state of a chosen user waiting for its moment to join (the chat
+/// scenario's states are 1 to 3).
+const JOIN_PENDING: u8 = 9;
+
+/// How often a process looks at the go file.
+const GO_LOOK_NS: u64 = 500_000_000;
 
 /// Which pairs chat: pair k chats when `(a·k + b) mod n < chosen`, an
 /// affine permutation of the n pairs (a coprime to n), so exactly `chosen`
@@ -67,19 +102,21 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 }
 
 impl Idle {
-    /// `users` = this process's share; `total` = the whole run's users.
-    pub fn new(a: &IdleArgs, t0: u64, users: usize) -> Self {
-        let chat = (a.chat_pairs > 0).then(|| {
-            let join_at = t0 + ns(a.chat_at_secs);
-            let send_start = join_at + ns(a.chat_match_secs);
-            let send_end = send_start + ns(a.chat_secs);
-            let w = Window { send_start, send_end, drain_end: send_end + ns(a.chat_drain_secs) };
-            ChatPhase {
-                chat: Chat::over(w, a.chat_rate, 1.0, users, true),
-                join_at,
-                joined: false,
-                pick: Pick::new(a.conns, a.chat_pairs),
-            }
+    /// `users` = this process's share; `go_file` = where the parent writes
+    /// the join time (with --chat-pairs).
+    pub fn new(a: &IdleArgs, users: usize, go_file: Option<PathBuf>) -> Self {
+        let chat = (a.chat_pairs > 0).then(|| ChatPhase {
+            chat: None,
+            join_at: 0,
+            joined: false,
+            go_file,
+            next_look: 0,
+            match_ns: ns(a.chat_match_secs),
+            send_ns: ns(a.chat_secs),
+            drain_ns: ns(a.chat_drain_secs),
+            rate: a.chat_rate,
+            users,
+            pick: Pick::new(a.conns, a.chat_pairs),
         });
         Idle { hold_ns: ns(a.hold_secs), ready_at: 0, chat }
     }
@@ -91,17 +128,22 @@ impl Behavior for Idle {
     }
 
     fn on_note(&mut self, c: &mut Conn, ctx: &mut Ctx, note: Note) {
-        if let Some(p) = &mut self.chat
-            && p.joined
+        if let Some(chat) = self.chat.as_mut().and_then(|p| p.chat.as_mut())
             && note != Note::Authed
         {
-            p.chat.on_note(c, ctx, note);
+            chat.on_note(c, ctx, note);
         }
     }
 
     fn on_timer(&mut self, c: &mut Conn, ctx: &mut Ctx) {
-        if let Some(p) = &mut self.chat {
-            p.chat.on_timer(c, ctx);
+        if c.state == JOIN_PENDING {
+            let join = format!(r#"{{"mood":"chill","interests":["pair{}"]}}"#, c.user / 2);
+            c.join(ctx, &join);
+            c.state = QUEUED;
+            return;
+        }
+        if let Some(chat) = self.chat.as_mut().and_then(|p| p.chat.as_mut()) {
+            chat.on_timer(c, ctx);
         }
     }
 
@@ -116,26 +158,46 @@ impl Behavior for Idle {
                 Flow::Continue
             };
         };
+        if p.chat.is_none() {
+            let Some(join_at) = p.read_go(ctx.now) else {
+                return Flow::Continue;
+            };
+            let send_start = join_at + p.match_ns;
+            let send_end = send_start + p.send_ns;
+            let w = Window { send_start, send_end, drain_end: send_end + p.drain_ns };
+            p.chat = Some(Chat::over(w, p.rate, 1.0, p.users, true));
+            p.join_at = join_at;
+        }
         if !p.joined && ctx.now >= p.join_at {
+            // Join time: each chosen user joins at a random moment of the
+            // first half of the matching time, not all in one turn (10,000
+            // join scripts at once stall Redis past the nodes' 500 ms call
+            // timeout on a saturated machine).
             p.joined = true;
-            let mut joined = 0;
+            let spread = (p.match_ns / 2).max(1);
             for c in conns.iter_mut() {
                 if c.phase == Phase::Ready && p.pick.chats(c.user) {
-                    let join = format!(r#"{{"mood":"chill","interests":["pair{}"]}}"#, c.user / 2);
-                    c.join(ctx, &join);
-                    c.state = QUEUED;
-                    joined += 1;
+                    c.state = JOIN_PENDING;
+                    let at = ctx.now + ctx.rng.below(spread);
+                    ctx.schedule(c, at);
                 }
             }
-            // The joins sit in each connection's buffer: flush them all.
-            ctx.touched_all = joined > 0;
         }
-        p.chat.tick(conns, ctx, ready)
+        match &mut p.chat {
+            Some(chat) => chat.tick(conns, ctx, ready),
+            None => Flow::Continue,
+        }
     }
 
     fn finish(&mut self, conns: &mut [Conn], ctx: &mut Ctx) {
         if let Some(p) = &mut self.chat {
-            p.chat.finish(conns, ctx);
+            match p.chat.as_mut() {
+                Some(chat) => chat.finish(conns, ctx),
+                None => {
+                    ctx.out.counters.timeouts += 1;
+                    ctx.sample(format_args!("the chat phase never started (no go from the parent)"));
+                }
+            }
         }
     }
 }

@@ -54,9 +54,11 @@ pub fn timeline(cmd: &Cmd, t0: u64) -> Timeline {
     let margin = 5_000_000_000;
     let (end, window) = match cmd {
         Cmd::Idle(a) if a.chat_pairs > 0 => {
-            let send_start = t0 + ns(a.chat_at_secs) + ns(a.chat_match_secs);
-            let drain_end = send_start + ns(a.chat_secs) + ns(a.chat_drain_secs);
-            (drain_end, Some((send_start, drain_end)))
+            // When the chat starts depends on when every process is ready:
+            // allow the connect phase 4 x the ramp + 120 s.
+            let connect = 4 * ramp + hs + 120_000_000_000 + ns(a.settle_secs);
+            let chat = ns(a.hold_secs) + ns(a.chat_match_secs) + ns(a.chat_secs) + ns(a.chat_drain_secs);
+            (t0 + connect + chat, None)
         }
         Cmd::Idle(a) => (t0 + ramp + hs + ns(a.hold_secs) + ns(a.settle_secs), None),
         Cmd::Chat(a) => {
@@ -113,7 +115,7 @@ pub fn run_worker(cmd: &Cmd, index: usize, t0: u64, sink: &mut dyn FnMut(Line)) 
     let mut out = match cmd {
         Cmd::Idle(a) => {
             let ctx = new_ctx(c, index, 0);
-            driver::run(cfg, ctx, idle::Idle::new(a, t0, s.count), sink)?
+            driver::run(cfg, ctx, idle::Idle::new(a, s.count, c.go_file.clone()), sink)?
         }
         Cmd::Chat(a) => {
             let ctx = new_ctx(c, index, a.pad_bytes);
