@@ -144,7 +144,7 @@ pub struct Common {
     #[arg(long)]
     pub json: bool,
     /// Spread the initial connections evenly over this many seconds.
-    #[arg(long, default_value_t = 2.0, value_parser = secs_0_600)]
+    #[arg(long, default_value_t = 2.0, value_parser = secs_0_3600)]
     pub ramp_secs: f64,
     /// Most connections (per process) between TCP connect and AUTH_OK at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=20_000))]
