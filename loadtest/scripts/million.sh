@@ -139,15 +139,21 @@ sampler=""
 stop_all() {
     local rc=$?
     trap - EXIT INT TERM
-    for p in $harness $sampler "${pids[@]}" $redis; do kill "$p" 2>/dev/null || true; done
-    for p in $harness $sampler "${pids[@]}" $redis; do
-        for _ in $(seq 1 100); do
-            kill -0 "$p" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
+    # The harness's children first (killing the parent alone orphans them),
+    # then everything at once, and wait for all together (nodes drain on
+    # SIGTERM; 20 s at most, then SIGKILL).
+    local all=()
+    [ -n "$harness" ] && all+=($(pgrep -P "$harness" 2>/dev/null || true) "$harness")
+    all+=($sampler "${pids[@]}" $redis)
+    ((${#all[@]})) && kill "${all[@]}" 2>/dev/null || true
+    for _ in $(seq 1 200); do
+        local alive=0
+        for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && alive=1 && break; done
+        ((alive)) || break
+        sleep 0.1
     done
+    ((${#all[@]})) && kill -9 "${all[@]}" 2>/dev/null || true
+    for p in "${all[@]}"; do wait "$p" 2>/dev/null || true; done
     if ((rc != 0)) && [ -d "$tmp" ]; then
         for f in "$tmp"/node0.log "$tmp"/redis.log; do
             [ -s "$f" ] && { say "--- tail of $(basename "$f")"; tail -5 "$f" >&2; }
@@ -202,12 +208,25 @@ export RUST_LOG=${RUST_LOG:-warn}
 ping=${MILLION_PING_SECS:-$((count > 300000 ? 120 : 30))}
 export DUET_PING_INTERVAL_SECS=$ping
 export DUET_IDLE_TIMEOUT_SECS=$((ping * 5 / 2))
+# Priorities: the system under test before its load. A 1 M run at equal
+# priority (load average ~95 on 2 cores) starved node heartbeats past the
+# 6 s node TTL: nodes were taken for dead, re-attached ~5,000 users each
+# in Redis at once, Redis answered other nodes past their 500 ms call
+# timeout and 74,000 handshakes failed. As root: nodes at nice -5, the
+# harness at +5 (it only has to answer pings within the idle timeout), Redis
+# at -10 (above).
+nice_nodes=""
+nice_harness=""
+if [ "$(id -u)" = 0 ]; then
+    nice_nodes="nice -n -5"
+    nice_harness="nice -n 5"
+fi
 # One worker per node: the nodes already give the parallelism, and 63 nodes
 # x 2 workers are 63 more threads competing for 2 cores.
 export DUET_WORKERS=${DUET_WORKERS:-1}
 t_nodes=$(date +%s.%N)
 for ((i = 0; i < nodes; i++)); do
-    DUET_NODE_ID=m$i "$DUET_BIN" >"$tmp/node$i.log" 2>&1 &
+    DUET_NODE_ID=m$i $nice_nodes "$DUET_BIN" >"$tmp/node$i.log" 2>&1 &
     pids+=("$!")
 done
 # Every node beats into Redis (P:node:<id>) once its subscription is up.
@@ -234,9 +253,9 @@ t_base=$(date +%s.%N)
 python3 "$helper" sample --out "$csv" --t0 "$t_base" --nodes "$pid_list" --redis-pid "$redis" \
     --redis-port "$redis_port" --max-secs 0 2>/dev/null
 t_h=$(date +%s.%N)
-"$HARNESS_BIN" idle -n "$count" --target "127.0.0.1:$port" --procs "$procs" --source-ips "$source_ips" \
+$nice_harness "$HARNESS_BIN" idle -n "$count" --target "127.0.0.1:$port" --procs "$procs" --source-ips "$source_ips" \
     --server-pid "$pid_list" --redis-pid "$redis" --json \
-    --ramp-secs "$ramp" --max-handshakes "$max_hs" --handshake-timeout-secs 60 --settle-secs "$settle" \
+    --ramp-secs "$ramp" --max-handshakes "$max_hs" --handshake-timeout-secs 60 --handshake-retries 5 --settle-secs "$settle" \
     --hold-secs "$hold" --chat-pairs "$pairs" --chat-match-secs 10 --chat-rate "$chat_rate" \
     --chat-secs "$chat_secs" --chat-drain-secs 5 \
     >"$hjson" 2>"$hlog" </dev/null &

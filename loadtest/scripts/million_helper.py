@@ -343,6 +343,7 @@ def report(a):
         "connected": c.get("connected", 0),
         "authenticated": c.get("authed", 0),
         "registered": c.get("registered", 0),
+        "handshake_retries": c.get("handshake_retries", 0),
     }
     notes = []
     if ready_t is not None:

@@ -210,6 +210,12 @@ pub struct IdleArgs {
     /// deliveries.
     #[arg(long, default_value_t = 3.0, value_parser = secs_0_600)]
     pub chat_drain_secs: f64,
+    /// A connection whose handshake (connect, register, upgrade, AUTH)
+    /// fails is opened again up to this many times, as a real client
+    /// would; the retries are counted (`handshake_retries`) and are not
+    /// errors. The last failure is.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub handshake_retries: u8,
     /// Wait this long after the last AUTH_OK before reading memory.
     #[arg(long, default_value_t = 1.0, value_parser = secs_0_600)]
     pub settle_secs: f64,

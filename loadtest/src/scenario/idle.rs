@@ -23,6 +23,7 @@ use super::ns;
 
 pub struct Idle {
     hold_ns: u64,
+    retries: u8,
     ready_at: u64,
     chat: Option<ChatPhase>,
 }
@@ -118,7 +119,7 @@ impl Idle {
             users,
             pick: Pick::new(a.conns, a.chat_pairs),
         });
-        Idle { hold_ns: ns(a.hold_secs), ready_at: 0, chat }
+        Idle { hold_ns: ns(a.hold_secs), retries: a.handshake_retries, ready_at: 0, chat }
     }
 }
 
@@ -128,6 +129,14 @@ impl Behavior for Idle {
     }
 
     fn on_note(&mut self, c: &mut Conn, ctx: &mut Ctx, note: Note) {
+        if note == (Note::Gone { clean: false }) && !c.authed && c.retries < self.retries && self.ready_at == 0 {
+            // A failed handshake (a connection storm, a Redis stall):
+            // the driver opens the slot again.
+            c.retries += 1;
+            ctx.out.counters.handshake_retries += 1;
+            ctx.reopen.push(c.idx);
+            return;
+        }
         if let Some(chat) = self.chat.as_mut().and_then(|p| p.chat.as_mut())
             && note != Note::Authed
         {
