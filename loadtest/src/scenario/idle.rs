@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use crate::cli::IdleArgs;
-use crate::client::conn::{Conn, Note, Phase};
+use crate::client::conn::{Conn, Note, Phase, Req};
 use crate::client::ctx::Ctx;
 use crate::client::driver::{Behavior, Flow};
 
@@ -129,6 +129,14 @@ impl Behavior for Idle {
     }
 
     fn on_note(&mut self, c: &mut Conn, ctx: &mut Ctx, note: Note) {
+        if note == Note::Refused(Req::Auth) && c.retries < self.retries && self.ready_at == 0 {
+            // AUTH answered ERROR (UNAVAILABLE while a node finds Redis
+            // away): the socket would wait for its handshake deadline;
+            // end it now so the slot is tried again (below).
+            c.phase = Phase::Done;
+            c.clean = false;
+            return;
+        }
         if note == (Note::Gone { clean: false }) && !c.authed && c.retries < self.retries && self.ready_at == 0 {
             // A failed handshake (a connection storm, a Redis stall):
             // the driver opens the slot again.
