@@ -261,7 +261,7 @@ python3 "$helper" sample --out "$csv" --t0 "$t_base" --nodes "$pid_list" --redis
 t_h=$(date +%s.%N)
 $nice_harness "$HARNESS_BIN" idle -n "$count" --target "127.0.0.1:$port" --procs "$procs" --source-ips "$source_ips" \
     --server-pid "$pid_list" --redis-pid "$redis" --json \
-    --ramp-secs "$ramp" --max-handshakes "$max_hs" --handshake-timeout-secs 60 --handshake-retries 5 --settle-secs "$settle" \
+    --ramp-secs "$ramp" --max-handshakes "$max_hs" --handshake-timeout-secs 60 --handshake-retries 6 --settle-secs "$settle" \
     --hold-secs "$hold" --chat-pairs "$pairs" --chat-match-secs 10 --chat-rate "$chat_rate" \
     --chat-secs "$chat_secs" --chat-drain-secs 5 \
     >"$hjson" 2>"$hlog" </dev/null &

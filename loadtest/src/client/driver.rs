@@ -189,6 +189,7 @@ impl<B: Behavior> Driver<'_, B> {
             && self.handshaking == 0
             && self.reopen.is_empty()
             && self.ctx.reopen.is_empty()
+            && self.ctx.reopen_later == 0
     }
 
     /// How long poll may sleep.

@@ -24,6 +24,8 @@ use super::ns;
 pub struct Idle {
     hold_ns: u64,
     retries: u8,
+    /// Slots to open again and when (a failed handshake's backoff).
+    retry_at: Vec<(u64, u32)>,
     ready_at: u64,
     chat: Option<ChatPhase>,
 }
@@ -62,6 +64,9 @@ impl ChatPhase {
 /// Conn::state of a chosen user waiting for its moment to join (the chat
 /// scenario's states are 1 to 3).
 const JOIN_PENDING: u8 = 9;
+
+/// The first retry's backoff; each next one doubles it.
+const RETRY_BASE_NS: u64 = 1_000_000_000;
 
 /// How often a process looks at the go file.
 const GO_LOOK_NS: u64 = 500_000_000;
@@ -119,7 +124,7 @@ impl Idle {
             users,
             pick: Pick::new(a.conns, a.chat_pairs),
         });
-        Idle { hold_ns: ns(a.hold_secs), retries: a.handshake_retries, ready_at: 0, chat }
+        Idle { hold_ns: ns(a.hold_secs), retries: a.handshake_retries, retry_at: Vec::new(), ready_at: 0, chat }
     }
 }
 
@@ -140,9 +145,13 @@ impl Behavior for Idle {
         if note == (Note::Gone { clean: false }) && !c.authed && c.retries < self.retries && self.ready_at == 0 {
             // A failed handshake (a connection storm, a Redis stall):
             // the driver opens the slot again.
+            // Back off 1, 2, 4, ... s (+ up to 1 s of jitter), so that a
+            // stall of a few seconds does not use up every retry.
             c.retries += 1;
             ctx.out.counters.handshake_retries += 1;
-            ctx.reopen.push(c.idx);
+            let backoff = RETRY_BASE_NS << (c.retries - 1).min(6);
+            self.retry_at.push((ctx.now + backoff + ctx.rng.below(RETRY_BASE_NS), c.idx));
+            ctx.reopen_later = self.retry_at.len();
             return;
         }
         if let Some(chat) = self.chat.as_mut().and_then(|p| p.chat.as_mut())
@@ -165,6 +174,16 @@ impl Behavior for Idle {
     }
 
     fn tick(&mut self, conns: &mut [Conn], ctx: &mut Ctx, ready: bool) -> Flow {
+        if !self.retry_at.is_empty() {
+            let now = ctx.now;
+            self.retry_at.retain(|&(at, idx)| {
+                if at <= now {
+                    ctx.reopen.push(idx);
+                }
+                at > now
+            });
+            ctx.reopen_later = self.retry_at.len();
+        }
         if ready && self.ready_at == 0 {
             self.ready_at = ctx.now;
         }
