@@ -31,6 +31,7 @@
 # Usage:  loadtest/scripts/million.sh [COUNT]        (default 1000000)
 # Environment (defaults):
 #   MILLION_HOLD_SECS (600)  MILLION_CHAT_SECS (60)  MILLION_CHAT_MSGS (10000)
+#   MILLION_CHAT_DRAIN_SECS (30: a message not delivered by then is lost)
 #   MILLION_CHAT_PAIRS (min(5000, COUNT/2))
 #   MILLION_PER_NODE (16000) MILLION_PER_PROC (16000)
 #   MILLION_CONNECT_RATE (connects/s the ramp aims at; 1500)
@@ -52,6 +53,9 @@ count=${1:-1000000}
 hold=${MILLION_HOLD_SECS:-600}
 chat_secs=${MILLION_CHAT_SECS:-60}
 chat_msgs=${MILLION_CHAT_MSGS:-10000}
+# After sending stops: time for the last acks and deliveries (a message
+# still in flight then counts as lost).
+chat_drain=${MILLION_CHAT_DRAIN_SECS:-30}
 per_node=${MILLION_PER_NODE:-16000}
 per_proc=${MILLION_PER_PROC:-16000}
 connect_rate=${MILLION_CONNECT_RATE:-1500}
@@ -224,8 +228,8 @@ export DUET_IDLE_TIMEOUT_SECS=$((ping * 5 / 2))
 nice_nodes=""
 nice_harness=""
 if [ "$(id -u)" = 0 ]; then
-    nice_nodes="nice -n -5"
-    nice_harness="nice -n 5"
+    nice_nodes="nice -n ${MILLION_NICE_NODES:--5}"
+    nice_harness="nice -n ${MILLION_NICE_HARNESS:-5}"
 fi
 # One worker per node: the nodes already give the parallelism, and 63 nodes
 # x 2 workers are 63 more threads competing for 2 cores.
@@ -263,7 +267,7 @@ $nice_harness "$HARNESS_BIN" idle -n "$count" --target "127.0.0.1:$port" --procs
     --server-pid "$pid_list" --redis-pid "$redis" --json \
     --ramp-secs "$ramp" --max-handshakes "$max_hs" --handshake-timeout-secs 60 --handshake-retries 6 --settle-secs "$settle" \
     --hold-secs "$hold" --chat-pairs "$pairs" --chat-match-secs 10 --chat-rate "$chat_rate" \
-    --chat-secs "$chat_secs" --chat-drain-secs 5 \
+    --chat-secs "$chat_secs" --chat-drain-secs "$chat_drain" \
     >"$hjson" 2>"$hlog" </dev/null &
 harness=$!
 python3 "$helper" sample --out "$csv" --t0 "$t_base" --nodes "$pid_list" --redis-pid "$redis" \
