@@ -144,7 +144,7 @@ pub struct Common {
     #[arg(long)]
     pub json: bool,
     /// Spread the initial connections evenly over this many seconds.
-    #[arg(long, default_value_t = 2.0, value_parser = secs_0_600)]
+    #[arg(long, default_value_t = 2.0, value_parser = secs_0_3600)]
     pub ramp_secs: f64,
     /// Most connections (per process) between TCP connect and AUTH_OK at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=20_000))]
@@ -172,16 +172,50 @@ pub struct Common {
     /// (internal) the run's shared start, CLOCK_MONOTONIC ns.
     #[arg(long, hide = true)]
     pub t0_ns: Option<u64>,
+    /// (internal, idle --chat-pairs) the file in which the parent writes
+    /// when the pairs join (CLOCK_MONOTONIC ns), once every process is ready.
+    #[arg(long, hide = true)]
+    pub go_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct IdleArgs {
-    /// Connections to open and authenticate.
-    #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=200_000).map(|v| v as usize))]
+    /// Connections to open and authenticate (above ~19,900 use --procs:
+    /// at most 64 processes, so ~1.27 M in all).
+    #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_270_000).map(|v| v as usize))]
     pub conns: usize,
-    /// How long to hold the connections once all are authenticated.
+    /// How long to hold the connections once all are authenticated: each
+    /// process from its own last AUTH_OK, or with --chat-pairs from the
+    /// moment the parent saw every process ready (then the chat starts).
     #[arg(long, default_value_t = 10.0, value_parser = secs_0_3600)]
     pub hold_secs: f64,
+    /// After the hold, this many pairs of the held connections chat: pair
+    /// k is users 2k and 2k+1, the pairs are picked by a fixed
+    /// permutation (spread over processes and nodes), each pair joins with
+    /// an interest of its own ("pair<k>") and chats over the connection it
+    /// was holding. 0 = no chat phase. Set --deadline-secs to bound the
+    /// connect phase (default: 4 x --ramp-secs + 120 s for it).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=600_000).map(|v| v as usize))]
+    pub chat_pairs: usize,
+    /// With --chat-pairs: time for the pairs to be matched before sending.
+    #[arg(long, default_value_t = 5.0, value_parser = secs_0_600)]
+    pub chat_match_secs: f64,
+    /// With --chat-pairs: messages per second per chatting user.
+    #[arg(long, default_value_t = 1.0, value_parser = rate)]
+    pub chat_rate: f64,
+    /// With --chat-pairs: how long sending lasts.
+    #[arg(long, default_value_t = 10.0, value_parser = secs_0_3600)]
+    pub chat_secs: f64,
+    /// With --chat-pairs: time after sending stops for the last acks and
+    /// deliveries.
+    #[arg(long, default_value_t = 3.0, value_parser = secs_0_600)]
+    pub chat_drain_secs: f64,
+    /// A connection whose handshake (connect, register, upgrade, AUTH)
+    /// fails is opened again up to this many times, as a real client
+    /// would; the retries are counted (`handshake_retries`) and are not
+    /// errors. The last failure is.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub handshake_retries: u8,
     /// Wait this long after the last AUTH_OK before reading memory.
     #[arg(long, default_value_t = 1.0, value_parser = secs_0_600)]
     pub settle_secs: f64,

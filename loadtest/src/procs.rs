@@ -75,6 +75,7 @@ fn spawn_children(cmd: &Cmd, t0: u64, tx: &mpsc::Sender<Msg>) -> Result<Vec<Chil
         let mut child = Command::new(&exe)
             .args(std::env::args_os().skip(1))
             .args(["--child", &i.to_string(), "--t0-ns", &t0.to_string()])
+            .args(cmd.common().go_file.iter().flat_map(|p| [std::ffi::OsStr::new("--go-file"), p.as_os_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -154,6 +155,17 @@ pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
     }
     let start = mono_ns();
     let t0 = start + if k > 1 { 300_000_000 } else { 20_000_000 };
+    // idle --chat-pairs: the parent says when the pairs join (go file).
+    let chat_hold = match cmd {
+        Cmd::Idle(a) if a.chat_pairs > 0 => Some(ns(a.hold_secs)),
+        _ => None,
+    };
+    let go = chat_hold.map(|_| GoFile::new(t0));
+    let mut cmd = cmd.clone();
+    if let (Some(g), Cmd::Idle(a)) = (&go, &mut cmd) {
+        a.common.go_file = Some(g.path.clone());
+    }
+    let cmd = &cmd;
     let tl = scenario::timeline(cmd, t0);
     let (tx, rx) = mpsc::channel();
     let mut children = if k > 1 {
@@ -204,6 +216,18 @@ pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
                 ready_seen = now;
             } else if now >= ready_seen + settle {
                 measured_after = true;
+                if let (Some(g), Some(hold)) = (&go, chat_hold) {
+                    let join_at = ready_seen + hold;
+                    if let Err(e) = g.write(join_at) {
+                        m.worker_failures.push(format!("cannot write the go file: {e}"));
+                    } else if !c.quiet {
+                        eprintln!(
+                            "go: every process ready at +{:.1}s; the pairs join at +{:.1}s",
+                            (ready_seen - start) as f64 / 1e9,
+                            (join_at - start) as f64 / 1e9
+                        );
+                    }
+                }
                 m.all_ready = true;
                 if let Some(p) = &pid {
                     m.rss_after = sys::rss_sum(p);
@@ -274,4 +298,32 @@ pub fn run_parent(cmd: &Cmd) -> Result<(Outcome, Measured), String> {
     }
     merged.counters.workers_failed += m.worker_failures.len() as u64;
     Ok((merged, m))
+}
+
+/// The file through which the parent tells its workers when the pairs of
+/// `idle --chat-pairs` join: one number (CLOCK_MONOTONIC ns), written to a
+/// temporary name and renamed, so a reader sees all of it or nothing.
+/// Removed when dropped.
+struct GoFile {
+    path: std::path::PathBuf,
+}
+
+impl GoFile {
+    fn new(t0: u64) -> Self {
+        let name = format!("duet-loadtest-go-{}-{t0}", std::process::id());
+        GoFile { path: std::env::temp_dir().join(name) }
+    }
+
+    fn write(&self, join_at: u64) -> io::Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, join_at.to_string())?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+impl Drop for GoFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(self.path.with_extension("tmp"));
+    }
 }

@@ -85,7 +85,12 @@ pub fn build(cmd: &Cmd, o: &Outcome, m: &Measured) -> Report {
     let tck = sys::clk_tck() as f64;
     let ticks_us = |t: u64| t as f64 * 1e6 / tck;
     let mut notes = Vec::new();
-    let lost = if matches!(cmd, Cmd::Chat(_)) { c.lost() } else { 0 };
+    let chats = match cmd {
+        Cmd::Chat(_) => true,
+        Cmd::Idle(a) => a.chat_pairs > 0,
+        _ => false,
+    };
+    let lost = if chats { c.lost() } else { 0 };
     let mut errors = c.errors() + lost;
     let mut r = Report {
         scenario: cmd.name(),
@@ -121,7 +126,20 @@ pub fn build(cmd: &Cmd, o: &Outcome, m: &Measured) -> Report {
         r.server_cpu_percent = Some(ticks_us(t) / 1e6 / w * 100.0);
     }
     match cmd {
-        Cmd::Idle(_) => {
+        Cmd::Idle(a) => {
+            if a.chat_pairs > 0 {
+                r.delivered_per_sec = per_sec(c.received, a.chat_secs);
+                if c.received > 0 {
+                    r.server_cpu_us_per_msg = m.server_cpu_ticks.map(|t| ticks_us(t) / c.received as f64);
+                    r.redis_cpu_us_per_msg = m.redis_cpu_ticks.map(|t| ticks_us(t) / c.received as f64);
+                }
+                errors += c.unmatched;
+                let want = 2 * a.chat_pairs.min(a.conns / 2) as u64;
+                if c.matched < want {
+                    errors += 1;
+                    notes.push(format!("{} of {want} chatting users were matched", c.matched));
+                }
+            }
             if c.authed < o.users {
                 errors += 1;
                 notes.push(format!("only {} of {} connections authenticated", c.authed, o.users));
@@ -236,7 +254,7 @@ pub fn table(r: &Report) -> String {
     ];
     let c = &r.counters;
     rows.push(("connected / authed".into(), format!("{} / {}", c.connected, c.authed)));
-    if r.scenario == "chat" {
+    if r.scenario == "chat" || c.sent > 0 {
         rows.push(("sent / acked / received".into(), format!("{} / {} / {}", c.sent, c.acked, c.received)));
         rows.push((
             "lost / dup / reordered".into(),

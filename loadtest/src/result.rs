@@ -77,12 +77,15 @@ counters! {
     unmatched,
     /// Worker processes (or the worker thread) that ended without a result.
     workers_failed,
+    /// Failed handshakes tried again (`idle --handshake-retries`): each
+    /// also counted one error above, which `errors()` takes back.
+    handshake_retries,
 }
 
 impl Counters {
     /// Everything that makes a run fail (lost messages are added by the report).
     pub fn errors(&self) -> u64 {
-        self.connect_errors
+        (self.connect_errors
             + self.error_replies
             + self.protocol_errors
             + self.dropped
@@ -91,7 +94,8 @@ impl Counters {
             + self.reordered
             + self.seq_errors
             + self.unacked
-            + self.workers_failed
+            + self.workers_failed)
+            .saturating_sub(self.handshake_retries)
     }
 
     /// Messages acknowledged to a sender but never received by its partner.

@@ -109,6 +109,11 @@ pub struct Conn {
     pub in_handshake: bool,
     /// The last close ended as asked.
     pub clean: bool,
+    /// Handshakes of this slot that failed and were tried again
+    /// (`idle --handshake-retries`); kept across sockets.
+    pub retries: u8,
+    /// This socket reached AUTH_OK.
+    pub authed: bool,
 }
 
 impl Conn {
@@ -147,6 +152,8 @@ impl Conn {
             dirty: false,
             in_handshake: false,
             clean: false,
+            retries: 0,
+            authed: false,
         }
     }
 
@@ -172,6 +179,7 @@ impl Conn {
         self.deadline_at = 0;
         self.in_handshake = true;
         self.clean = false;
+        self.authed = false;
         self.key = wskey::new_key(&mut ctx.rng);
         http::write_register(&mut self.out, &ctx.host, &ctx.json);
         ctx.json.clear();

@@ -35,6 +35,9 @@ pub struct Ctx {
     pub pad: usize,
     /// Slots the scenario wants opened again (churn).
     pub reopen: Vec<u32>,
+    /// Slots a scenario will hand to `reopen` later (a retry's backoff):
+    /// the process is not ready while any wait.
+    pub reopen_later: usize,
     /// Set by a scenario tick that queued output on arbitrary connections.
     pub touched_all: bool,
     timers: BinaryHeap<Entry>,
@@ -52,6 +55,7 @@ impl Ctx {
             pipeline,
             pad,
             reopen: Vec::new(),
+            reopen_later: 0,
             touched_all: false,
             timers: BinaryHeap::new(),
         }

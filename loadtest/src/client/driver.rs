@@ -185,7 +185,11 @@ impl<B: Behavior> Driver<'_, B> {
     }
 
     fn is_ready(&self) -> bool {
-        self.initial_opened == self.conns.len() && self.handshaking == 0
+        self.initial_opened == self.conns.len()
+            && self.handshaking == 0
+            && self.reopen.is_empty()
+            && self.ctx.reopen.is_empty()
+            && self.ctx.reopen_later == 0
     }
 
     /// How long poll may sleep.

@@ -67,6 +67,7 @@ impl Conn {
             "AUTH_OK" => {
                 if self.expect_reply(&m, Req::Auth, ctx) && self.phase == Phase::Upgraded {
                     ctx.out.counters.authed += 1;
+                    self.authed = true;
                     self.phase = Phase::Ready;
                     ctx.notes.push(Note::Authed);
                 }

@@ -13,7 +13,7 @@ use crate::sys;
 use super::ns;
 
 /// Conn::state values.
-const QUEUED: u8 = 1;
+pub const QUEUED: u8 = 1;
 const MATCHED: u8 = 2;
 const ENDED: u8 = 3;
 
@@ -49,13 +49,19 @@ pub struct Chat {
 
 impl Chat {
     pub fn new(a: &ChatArgs, t0: u64, users: usize) -> Self {
+        Chat::over(Window::new(a, t0), a.rate, a.tick_ms, users, a.pair_interests)
+    }
+
+    /// A chat over the window `w` at `rate` msgs/s per user (also used by
+    /// `idle --chat-pairs`, whose users join when it says, not on AUTH_OK).
+    pub fn over(w: Window, rate: f64, tick_ms: f64, users: usize, pair_interests: bool) -> Self {
         Chat {
-            w: Window::new(a, t0),
-            interval_ns: ((1e9 / a.rate) as u64).max(1),
-            tick_ns: ns(a.tick_ms / 1000.0).max(1),
+            w,
+            interval_ns: ((1e9 / rate) as u64).max(1),
+            tick_ns: ns(tick_ms / 1000.0).max(1),
             cpu_start: None,
             users,
-            pair_interests: a.pair_interests,
+            pair_interests,
         }
     }
 

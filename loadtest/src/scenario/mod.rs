@@ -53,6 +53,13 @@ pub fn timeline(cmd: &Cmd, t0: u64) -> Timeline {
     let hs = ns(c.handshake_timeout_secs);
     let margin = 5_000_000_000;
     let (end, window) = match cmd {
+        Cmd::Idle(a) if a.chat_pairs > 0 => {
+            // When the chat starts depends on when every process is ready:
+            // allow the connect phase 4 x the ramp + 120 s.
+            let connect = 4 * ramp + hs + 120_000_000_000 + ns(a.settle_secs);
+            let chat = ns(a.hold_secs) + ns(a.chat_match_secs) + ns(a.chat_secs) + ns(a.chat_drain_secs);
+            (t0 + connect + chat, None)
+        }
         Cmd::Idle(a) => (t0 + ramp + hs + ns(a.hold_secs) + ns(a.settle_secs), None),
         Cmd::Chat(a) => {
             let w = chat::Window::new(a, t0);
@@ -106,7 +113,10 @@ pub fn run_worker(cmd: &Cmd, index: usize, t0: u64, sink: &mut dyn FnMut(Line)) 
     }
     let cfg = driver_cfg(c, s, &tl);
     let mut out = match cmd {
-        Cmd::Idle(a) => driver::run(cfg, new_ctx(c, index, 0), idle::Idle::new(a), sink)?,
+        Cmd::Idle(a) => {
+            let ctx = new_ctx(c, index, 0);
+            driver::run(cfg, ctx, idle::Idle::new(a, s.count, c.go_file.clone()), sink)?
+        }
         Cmd::Chat(a) => {
             let ctx = new_ctx(c, index, a.pad_bytes);
             driver::run(cfg, ctx, chat::Chat::new(a, t0, s.count), sink)?
