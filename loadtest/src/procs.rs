@@ -75,7 +75,9 @@ fn spawn_children(cmd: &Cmd, t0: u64, tx: &mpsc::Sender<Msg>) -> Result<Vec<Chil
         let mut child = Command::new(&exe)
             .args(std::env::args_os().skip(1))
             .args(["--child", &i.to_string(), "--t0-ns", &t0.to_string()])
-            .args(cmd.common().go_file.iter().flat_map(|p| [std::ffi::OsStr::new("--go-file"), p.as_os_str()]))
+            .args(
+                cmd.common().go_file.iter().flat_map(|p| [std::ffi::OsStr::new("--go-file"), p.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -96,7 +96,8 @@ impl Pick {
     pub fn chats(&self, u: u64) -> bool {
         let k = u / 2;
         k < self.n
-            && ((u128::from(self.a) * u128::from(k) + u128::from(self.b)) % u128::from(self.n)) < u128::from(self.chosen)
+            && ((u128::from(self.a) * u128::from(k) + u128::from(self.b)) % u128::from(self.n))
+                < u128::from(self.chosen)
     }
 }
 
@@ -124,7 +125,13 @@ impl Idle {
             users,
             pick: Pick::new(a.conns, a.chat_pairs),
         });
-        Idle { hold_ns: ns(a.hold_secs), retries: a.handshake_retries, retry_at: Vec::new(), ready_at: 0, chat }
+        Idle {
+            hold_ns: ns(a.hold_secs),
+            retries: a.handshake_retries,
+            retry_at: Vec::new(),
+            ready_at: 0,
+            chat,
+        }
     }
 }
 
@@ -142,7 +149,11 @@ impl Behavior for Idle {
             c.clean = false;
             return;
         }
-        if note == (Note::Gone { clean: false }) && !c.authed && c.retries < self.retries && self.ready_at == 0 {
+        if note == (Note::Gone { clean: false })
+            && !c.authed
+            && c.retries < self.retries
+            && self.ready_at == 0
+        {
             // A failed handshake (a connection storm, a Redis stall):
             // the driver opens the slot again.
             // Back off 1, 2, 4, ... s (+ up to 1 s of jitter), so that a
