@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,27 +76,7 @@ impl Prefix {
 
     /// This prefix's keys, sorted.
     fn keys(&self) -> Vec<String> {
-        let Ok(mut conn) = ping(&self.url) else { return Vec::new() };
-        let mut keys = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}:*", self.name))
-                .arg("COUNT")
-                .arg(1000)
-                .query(&mut conn)
-                .expect("SCAN");
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        keys.sort();
-        keys.dedup();
-        keys
+        cluster::keys_of(&self.url, &self.name)
     }
 
     fn query<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
@@ -437,71 +416,19 @@ fn reports_keep_the_newest_ten_thousand() {
 }
 
 /// A `redis-server` of the test's own on a free port, without persistence,
-/// which the test stops and starts. Killed on drop.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    #[track_caller]
-    fn start() -> Option<OwnRedis> {
-        if Command::new("redis-server").arg("--version").output().is_err() {
-            return unavailable("no redis-server binary");
-        }
-        let mut own = OwnRedis { port: free_port(), child: None };
-        own.up();
-        Some(own)
+/// which the test stops and starts (`common::nodes::PrivateRedis`, killed
+/// on drop); `None` (a skip, a failure under `CI=true`) without the binary.
+#[track_caller]
+fn own_redis() -> Option<nodes::PrivateRedis> {
+    if !nodes::PrivateRedis::available() {
+        return unavailable("no redis-server binary");
     }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it (again) and waits until it answers.
-    #[track_caller]
-    fn up(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + 2 * WAIT;
-        while ping(&self.url()).is_err() {
-            assert!(Instant::now() < deadline, "own redis-server did not answer");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills it and waits until it is gone.
-    fn down(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.down();
-    }
+    Some(nodes::PrivateRedis::start())
 }
 
 #[test]
 fn redis_stopped_is_unavailable_and_degraded_then_recovers_without_restart() {
-    let Some(mut own) = OwnRedis::start() else { return };
+    let Some(mut own) = own_redis() else { return };
     let prefix = Prefix::on(&own.url(), "away");
     let node = prefix.node(1000);
     // The heartbeat is what reconnects (with backoff).
@@ -511,7 +438,7 @@ fn redis_stopped_is_unavailable_and_degraded_then_recovers_without_restart() {
     s.insert_user(u.clone(), None).unwrap();
     assert!(lookup(s, &token).is_some());
 
-    own.down();
+    own.stop();
     let unavailable = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Unavailable(_)));
     // The first call finds the connection gone; from then on calls fail at once.
     let started = Instant::now();
@@ -531,7 +458,7 @@ fn redis_stopped_is_unavailable_and_degraded_then_recovers_without_restart() {
     assert_eq!(s.status().degraded.as_deref(), Some("redis unreachable"));
 
     // Back (empty: no persistence): the store recovers by itself.
-    own.up();
+    own.restart();
     let deadline = Instant::now() + 3 * WAIT;
     while s.status().degraded.is_some() {
         assert!(Instant::now() < deadline, "the store did not recover");
