@@ -51,6 +51,10 @@ fn nicknames_with_bidi_zero_width_or_separator_characters_are_refused() {
         "ltr\u{200e}mark",
         "   ",
         "bell\u{7}",
+        // Controls `trim` would strip (regression: "\u{85}Ana" became "Ana").
+        "\u{85}Ana",
+        "Ana\u{b}",
+        "\tAna",
     ];
     for nick in bad {
         assert_create_refused(srv.addr, json!({"nickname": nick}));
@@ -132,6 +136,12 @@ fn chat_text_with_control_characters_is_refused_and_takes_no_seq() {
         "a\u{9f}b",
         "unit\u{1f}sep",
         "\u{0}",
+        // Controls that `trim` would strip at either end (regression:
+        // "hi\u{b}" was acknowledged as "hi").
+        "hi\u{b}",
+        "\u{c}hi",
+        "\u{85}",
+        "hi\u{85}",
     ];
     for (i, text) in bad.iter().enumerate() {
         let r = a.request("CHAT", &format!("bad{i}"), json!({"roomId": room, "text": text}));

@@ -56,14 +56,17 @@ fn bidi_control(c: char) -> bool {
 }
 
 /// A 1..=max character string, trimmed, without characters `refused`.
+/// The characters are checked before trimming: `str::trim` also strips
+/// the controls U+000B, U+000C and U+0085, which must be refused, not
+/// quietly dropped (regression: `"\u{85}Ana"` was accepted as `Ana`).
 fn short_text(field: &str, value: &str, max: usize, refused: fn(char) -> bool) -> Result<Box<str>, String> {
+    if value.chars().any(refused) {
+        return Err(format!("{field} must not contain control, format or separator characters"));
+    }
     let v = value.trim();
     let n = v.chars().count();
     if n == 0 || n > max {
         return Err(format!("{field} must be 1 to {max} characters"));
-    }
-    if v.chars().any(refused) {
-        return Err(format!("{field} must not contain control, format or separator characters"));
     }
     Ok(v.into())
 }
@@ -107,7 +110,9 @@ pub fn interests(values: &[String]) -> Result<Box<[Box<str>]>, String> {
         if tag.is_empty() || tag.chars().count() > MAX_INTEREST_CHARS {
             return Err(format!("each interest must be 1 to {MAX_INTEREST_CHARS} characters"));
         }
-        if tag.chars().any(invisible_or_layout)
+        // The raw entry, as for nicknames: trimming would strip U+000B,
+        // U+000C and U+0085.
+        if raw.chars().any(invisible_or_layout)
             || !tag.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
         {
             return Err("interests may hold only letters, digits, space and -".into());
@@ -290,6 +295,17 @@ mod tests {
         assert!(interests(&["x".repeat(25)]).is_err());
         let six: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
         assert!(interests(&six).is_err());
+    }
+
+    #[test]
+    fn controls_at_either_end_are_refused_not_trimmed_away() {
+        for raw in ["\u{85}Ana", "Ana\u{b}", "\u{c}Ana", "\tAna"] {
+            assert!(nickname(raw).is_err(), "{raw:?} must be refused");
+        }
+        assert!(interests(&["music\u{85}".to_string()]).is_err());
+        assert!(interests(&["\u{b}music".to_string()]).is_err());
+        assert_eq!(nickname("  Ana ").as_deref(), Ok("Ana"));
+        assert_eq!(interests(&[" Music ".to_string()]).map(|t| t[0].to_string()), Ok("music".to_string()));
     }
 
     #[test]

@@ -40,18 +40,18 @@ const FRAME_OVERHEAD: usize = 128;
 pub fn run(app: &App, req: &Request<'_>, p: Chat<'_>) -> Result<(), Refusal> {
     // Text rules cost nothing under the lock: checked first, reported
     // after the rate limit and the room, which a client must fix first.
-    let text = validate::chat_text(&p.text, app.cfg.max_message_chars)
-        .map_err(|e| Refusal::new(e.code(), e.message()))
-        .and_then(|t| match validate::free_text_ok(t) {
-            true => Ok(t),
-            false => {
-                Err(Refusal::bad_request("text must not contain control characters but tab and newlines"))
-            }
-        })
-        .and_then(|t| match app.blocklist.hits(t) {
-            true => Err(Refusal::new("CONTENT_REJECTED", "the message contains a blocked word")),
-            false => Ok(t),
-        });
+    // Controls are checked on the text as sent: trimming strips U+000B,
+    // U+000C and U+0085, which must be refused, not dropped (regression:
+    // "hi\u{b}" was acknowledged).
+    let text = match validate::free_text_ok(&p.text) {
+        true => validate::chat_text(&p.text, app.cfg.max_message_chars)
+            .map_err(|e| Refusal::new(e.code(), e.message())),
+        false => Err(Refusal::bad_request("text must not contain control characters but tab and newlines")),
+    }
+    .and_then(|t| match app.blocklist.hits(t) {
+        true => Err(Refusal::new("CONTENT_REJECTED", "the message contains a blocked word")),
+        false => Ok(t),
+    });
     let sent_at = crate::app::wall_ms();
     let now = app.clock.now();
     let (user, id, posted) = {
