@@ -181,20 +181,29 @@ impl UsersLocked {
     }
 }
 
+/// Sends `burst` on a new socket while `users` is locked, so the `AUTH`
+/// it starts with reads the database and the rest is held behind it; the
+/// lock is released once that `AUTH` waits.
+#[track_caller]
+fn send_behind_a_database_auth(db: &Schema, addr: SocketAddr, burst: &[u8]) -> Raw {
+    let lock = UsersLocked::take(db);
+    let mut raw = Raw::connect(addr);
+    raw.send(burst);
+    eventually("AUTH to wait on the database", || metric(addr, "duet_db_in_flight") >= 1.0);
+    lock.release();
+    raw
+}
+
 #[test]
 fn pipelined_auth_join_and_ping_are_answered_in_order_while_auth_reads_the_database() {
     let Some(db) = Schema::new() else { return };
     let srv = start_on(&db, |_| {});
     let user = user_only_in_database(&db);
-    let lock = UsersLocked::take(&db);
-    let mut raw = Raw::connect(srv.addr);
     let mut burst = text_frame(&json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
     burst
         .extend(text_frame(&json!({"type":"JOIN_QUEUE","id":"j","payload":{"mood":"chill","interests":[]}})));
     burst.extend(text_frame(&json!({"type":"PING","id":"p"})));
-    raw.send(&burst);
-    eventually("AUTH to wait on the database", || metric(srv.addr, "duet_db_in_flight") >= 1.0);
-    lock.release();
+    let mut raw = send_behind_a_database_auth(&db, srv.addr, &burst);
     let replies: Vec<_> = (0..3).map(|_| raw.json()).collect();
     let kinds: Vec<_> = replies.iter().map(|r| (r["type"].clone(), r["id"].clone())).collect();
     assert_eq!(
@@ -254,4 +263,53 @@ fn a_report_is_answered_only_once_committed_and_a_refused_one_leaves_the_room_op
     assert_eq!(reported["type"], "REPORTED", "{reported}");
     assert_eq!(db.count("SELECT count(*) FROM reports"), 1, "stored before REPORTED was sent");
     assert_eq!(b.recv_type("PARTNER_LEFT")["payload"]["roomId"], room);
+}
+
+/// Issue 11 row 7 with PostgreSQL: pipelined `AUTH`s with bad tokens, more
+/// than a socket may hold while the first one reads the database, still
+/// get the contract's answer: one `AUTH_ERROR`, then 4401. Regression: the
+/// 33rd held message closed the socket with 1008 at once and the
+/// `AUTH_ERROR` was never sent.
+#[test]
+fn pipelined_bad_auths_behind_a_database_lookup_get_auth_error_and_4401() {
+    let Some(db) = Schema::new() else { return };
+    let srv = start_on(&db, |_| {});
+    let mut burst = Vec::new();
+    for i in 0..100 {
+        burst.extend(text_frame(
+            &json!({"type":"AUTH","id": i.to_string(),"payload":{"token": format!("bad-{i}")}}),
+        ));
+    }
+    let mut raw = send_behind_a_database_auth(&db, srv.addr, &burst);
+    let (code, texts) = raw.expect_close();
+    assert_eq!(code, 4401, "{texts:?}");
+    assert_eq!(texts.len(), 1, "one reply, the AUTH_ERROR: {texts:?}");
+    assert_eq!(
+        (texts[0]["type"].clone(), texts[0]["id"].clone()),
+        (json!("AUTH_ERROR"), json!("0")),
+        "{texts:?}"
+    );
+}
+
+/// A good `AUTH` that reads the database with more pipelined behind it
+/// than a socket may hold: the `AUTH_OK` comes first, then 1008 (the rest
+/// was not kept, and the client is told so rather than left waiting).
+#[test]
+fn too_many_messages_behind_a_database_auth_get_auth_ok_then_1008() {
+    let Some(db) = Schema::new() else { return };
+    let srv = start_on(&db, |_| {});
+    let user = user_only_in_database(&db);
+    let mut burst = text_frame(&json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
+    for i in 0..40 {
+        burst.extend(text_frame(&json!({"type":"PING","id": format!("p{i}")})));
+    }
+    let mut raw = send_behind_a_database_auth(&db, srv.addr, &burst);
+    let (code, texts) = raw.expect_close();
+    assert_eq!(code, 1008, "{texts:?}");
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(
+        (texts[0]["type"].clone(), texts[0]["id"].clone()),
+        (json!("AUTH_OK"), json!("a")),
+        "{texts:?}"
+    );
 }

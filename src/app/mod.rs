@@ -228,6 +228,7 @@ impl App {
     fn run(&self, cmd: Command, sockets: &mut Sockets) {
         match cmd {
             Command::Text { conn, text } => match sockets.get(conn) {
+                Some(socket) if socket.busy && !socket.done => offload::settle::hold(sockets, conn, text),
                 Some(socket) => self.on_text(conn, &text, socket),
                 None => self.on_text(conn, &text, &mut Socket::default()),
             },
@@ -302,11 +303,10 @@ impl App {
     }
 
     fn on_text(&self, conn: ConnId, text: &str, socket: &mut Socket) {
+        // A busy socket's messages never get here: they are held
+        // (`offload::settle`) and replayed once it settles.
         if socket.done {
             return;
-        }
-        if socket.busy {
-            return offload::settle::hold(self, conn, text, socket);
         }
         let env = match protocol::parse_envelope(text) {
             Ok(env) => env,
