@@ -68,6 +68,17 @@ fn duet_echo_in_the_environment_refuses_to_start_a_default_build() {
     assert!(!out.contains("listening on"), "{out}");
 }
 
+/// A false `DUET_ECHO` (a shared environment file saying `DUET_ECHO=0`)
+/// asks for no echo mode, so a default build starts.
+#[test]
+fn a_false_duet_echo_does_not_stop_a_default_build() {
+    for v in ["0", "false", "off", "no"] {
+        if let Err(log) = spawn_server(&[("DUET_ECHO", v)]) {
+            panic!("DUET_ECHO={v} did not start: {log}");
+        }
+    }
+}
+
 // ------------------------------------------- boolean environment (rule 15)
 
 /// Rule 15: boolean environment options take 1/0, yes/no, on/off, true/false.
