@@ -111,7 +111,7 @@ impl Hub {
             side.awaiting_since = ctx.now;
         }
         side.awaiting += 1;
-        session.place = Place::Queued { ticket, since: ctx.now };
+        session.place = Place::queued(ticket, ctx.now);
         session.request = Some(request);
         session.side().pending = None;
         ctx.out.timer(ctx.now + self.rules.tier1, AppTimer::TierUp { user, ticket });
@@ -275,7 +275,7 @@ impl Hub {
             if let Some(room) = &attached.room {
                 s.place = Place::InRoom(room.id);
             } else if attached.waiting.is_some() {
-                s.place = Place::Queued { ticket, since: ctx.now };
+                s.place = Place::queued(ticket, ctx.now);
                 ctx.out.timer(ctx.now + tier1, AppTimer::TierUp { user, ticket });
                 ctx.out.timer(ctx.now + timeout, AppTimer::MatchTimeout { user, ticket });
             }
@@ -408,7 +408,7 @@ impl Hub {
     fn c_enter(&mut self, user: UserId, room: u64, count: bool, ctx: &Ctx<'_>) -> bool {
         let Some(s) = self.sessions.get_mut(&user) else { return false };
         let Place::Queued { since, .. } = s.place else { return false };
-        ctx.metrics.match_wait.observe(ctx.now.saturating_sub(since) as f64 / 1000.0);
+        ctx.metrics.match_wait.observe(super::waited_secs(since, ctx.now));
         s.place = Place::InRoom(room);
         s.side().pending = None;
         s.side().typing = Typing::default();

@@ -67,12 +67,26 @@ pub struct Rules {
 enum Place {
     Idle,
     /// In the matcher; the ticket tells this wait from an earlier one,
-    /// `since` is when it began (for the match-wait histogram).
+    /// `since` is when it began (for the match-wait histogram), in server
+    /// ms wrapping at 32 bits: a wait is far shorter than the 49 days a
+    /// wrap takes, and the 4 bytes saved keep `Place` at 16 and a
+    /// session's map entry at 112 bytes instead of 128 (idle memory).
     Queued {
         ticket: u64,
-        since: Millis,
+        since: u32,
     },
     InRoom(u64),
+}
+
+impl Place {
+    fn queued(ticket: u64, now: Millis) -> Place {
+        Place::Queued { ticket, since: now as u32 }
+    }
+}
+
+/// Seconds a wait that began at `since` (`Place::Queued`) has lasted.
+fn waited_secs(since: u32, now: Millis) -> f64 {
+    f64::from((now as u32).wrapping_sub(since)) / 1000.0
 }
 
 /// An online (or room-holding) user.
@@ -400,5 +414,30 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&user) {
             s.place = Place::Idle;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every online user has a session entry (a 16-byte-aligned `UserId`
+    /// and a `Session`): 8 bytes more per session round the entry up by 16
+    /// (regression: a `Millis` in `Place::Queued` made it 128 bytes).
+    #[test]
+    fn a_session_entry_stays_at_112_bytes() {
+        assert!(std::mem::size_of::<Place>() <= 16, "{}", std::mem::size_of::<Place>());
+        assert!(
+            std::mem::size_of::<(UserId, Session)>() <= 112,
+            "{}",
+            std::mem::size_of::<(UserId, Session)>()
+        );
+    }
+
+    #[test]
+    fn a_wait_is_measured_across_the_32_bit_wrap() {
+        let began = u64::from(u32::MAX) - 500;
+        let Place::Queued { since, .. } = Place::queued(7, began) else { unreachable!() };
+        assert_eq!(waited_secs(since, began + 1500), 1.5);
     }
 }

@@ -85,7 +85,7 @@ impl Hub {
             };
             ctx.out.frame(conn, protocol::frame("QUEUE_WAITING", reply_id, &reply));
         }
-        session.place = Place::Queued { ticket: joined.ticket, since: now };
+        session.place = Place::queued(joined.ticket, now);
         session.request = Some(request);
         let ticket = joined.ticket;
         ctx.out.timer(now + self.rules.tier1, AppTimer::TierUp { user, ticket });

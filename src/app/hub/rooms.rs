@@ -203,7 +203,7 @@ impl Hub {
                 continue;
             };
             if let Place::Queued { since, .. } = session.place {
-                ctx.metrics.match_wait.observe(ctx.now.saturating_sub(since) as f64 / 1000.0);
+                ctx.metrics.match_wait.observe(super::waited_secs(since, ctx.now));
             }
             session.place = Place::InRoom(id);
             if let Some(conn) = session.conn {
