@@ -300,3 +300,17 @@ fn connection_cap_behind_a_trusted_proxy_is_by_forwarded_address() {
     assert_refused(tcp_from(addr, proxy), &["203.0.113.6"], "3rd socket of 203.0.113.6 via the proxy");
     drop((a1, a2, b1, b2));
 }
+
+/// Section 7 ("an IPv6 address counts as its /64"), for the connection
+/// cap: behind a trusted proxy, two forwarded IPv6 clients in one /64
+/// share the cap, one in the next /64 does not.
+#[test]
+fn connection_cap_counts_an_ipv6_client_as_its_slash_64() {
+    let srv = cap_server(2, &["127.0.0.1"]);
+    let (addr, proxy) = (srv.addr, lo(1));
+    let a1 = held_socket(addr, proxy, &["2001:db8:0:1::5"]);
+    let a2 = held_socket(addr, proxy, &["2001:db8:0:1:ffff:1:2:3"]);
+    assert_refused(tcp_from(addr, proxy), &["2001:db8:0:1::9"], "3rd socket of 2001:db8:0:1::/64");
+    let b1 = held_socket(addr, proxy, &["2001:db8:0:2::5"]);
+    drop((a1, a2, b1));
+}

@@ -20,14 +20,16 @@
 //! Every wait is bounded by a deadline; polls check, then wait a few ms.
 //!
 //! Shapes 1–5 are the brief's; 1b, 5b, 6a/6b and 7 reach what their
-//! bounds allow or probe a bound. Two bounds do not hold, and their tests
-//! fail until the code changes (do not loosen them):
-//! - 6b: an output `Vec` keeps the bytes already written while anything is
-//!   pending (net/conn.rs), so a socket that reads just enough to keep its
-//!   output pending grows without limit under the 256 KiB "unsent" limit;
-//! - 7: an HTTP socket is read while its kept input still holds complete
-//!   requests (net/reactor.rs `read_turn`), so a keep-alive socket that
-//!   reads its answers and pipelines faster grows its kept input.
+//! bounds allow or probe a bound. Two bounds did not hold when these
+//! tests were written, and their tests failed until the code changed:
+//! - 6b: an output `Vec` kept the bytes already written while anything was
+//!   pending (net/conn.rs, now compacted past 64 KiB), so a socket that
+//!   read just enough to keep its output pending grew without limit under
+//!   the 256 KiB "unsent" limit;
+//! - 7: an HTTP socket was read while its kept input still held complete
+//!   requests (net/reactor.rs `read_turn`, now not read then), so a
+//!   keep-alive socket that read its answers and pipelined faster grew its
+//!   kept input.
 //!
 //! The two shapes that push megabytes through every socket (3 and 4) run
 //! with 16 sockets in a debug build (the figures that count come from
