@@ -583,11 +583,16 @@ proptest! {
 
 // ================================================================ validation
 
-/// Reference: trimmed, 1..=max scalar values, none of them `refused`.
+/// Reference: no character of the value as sent is `refused` (section 7:
+/// a control at either end is refused, not trimmed away), and trimmed it
+/// is 1..=max scalar values.
 fn short_text_ok(s: &str, max: usize, refused: impl Fn(char) -> bool) -> Option<&str> {
+    if s.chars().any(refused) {
+        return None;
+    }
     let t = s.trim();
     let n = t.chars().count();
-    (1..=max).contains(&n).then_some(t).filter(|t| !t.chars().any(refused))
+    (1..=max).contains(&n).then_some(t)
 }
 
 /// The Unicode general category's first letter ("C" for Cc, Cf, ...), and
@@ -630,6 +635,12 @@ fn interests_ref(values: &[String]) -> Option<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::new();
     for raw in values {
+        // Section 7: controls (and format, separators) refused where they
+        // are, also at the ends that trimming would cut.
+        use unicode_general_category::{GeneralCategory as G, get_general_category};
+        if raw.chars().any(|c| matches!(get_general_category(c), G::Control | G::Format) || category(c).1) {
+            return None;
+        }
         let tag = raw.trim().to_lowercase();
         let n = tag.chars().count();
         if !(1..=24).contains(&n) || !tag.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-') {
