@@ -612,10 +612,14 @@ fn category(c: char) -> (char, bool) {
 
 /// Section 7: a nickname refuses Cc, Cf, Zl, Zp and needs a visible
 /// character (anything but C, Z and M categories).
-fn nickname_ref(s: &str) -> Option<&str> {
+/// Section 7: refused in nicknames and interests (Cc, Cf, Zl, Zp).
+fn invisible_or_layout(c: char) -> bool {
     use unicode_general_category::{GeneralCategory as G, get_general_category};
-    let refused = |c: char| matches!(get_general_category(c), G::Control | G::Format) || category(c).1;
-    let t = short_text_ok(s, 32, refused)?;
+    matches!(get_general_category(c), G::Control | G::Format) || category(c).1
+}
+
+fn nickname_ref(s: &str) -> Option<&str> {
+    let t = short_text_ok(s, 32, invisible_or_layout)?;
     t.chars().any(|c| !matches!(category(c).0, 'C' | 'Z' | 'M')).then_some(t)
 }
 
@@ -637,8 +641,7 @@ fn interests_ref(values: &[String]) -> Option<Vec<String>> {
     for raw in values {
         // Section 7: controls (and format, separators) refused where they
         // are, also at the ends that trimming would cut.
-        use unicode_general_category::{GeneralCategory as G, get_general_category};
-        if raw.chars().any(|c| matches!(get_general_category(c), G::Control | G::Format) || category(c).1) {
+        if raw.chars().any(invisible_or_layout) {
             return None;
         }
         let tag = raw.trim().to_lowercase();

@@ -44,14 +44,8 @@ shift
 DUET_BIN=${DUET_BIN:-./target/release/duet}
 HARNESS_BIN=${HARNESS_BIN:-./target/release/duet-loadtest}
 
-export DUET_CHAT_RATE=${DUET_CHAT_RATE:-1000000}
-export DUET_CHAT_BURST=${DUET_CHAT_BURST:-1000000}
-export DUET_QUEUE_RATE=${DUET_QUEUE_RATE:-1000}
-export DUET_QUEUE_BURST=${DUET_QUEUE_BURST:-1000}
-export DUET_REGISTER_PER_MINUTE=${DUET_REGISTER_PER_MINUTE:-100000000}
-# Every harness socket comes from a few loopback addresses: no per-address cap.
-export DUET_MAX_CONNECTIONS_PER_IP=${DUET_MAX_CONNECTIONS_PER_IP:-0}
-export RUST_LOG=${RUST_LOG:-warn}
+. "$(dirname "$0")/lib.sh"
+bench_defaults
 export DUET_LISTEN=127.0.0.1:$port
 
 ulimit -n 20000 2>/dev/null || true

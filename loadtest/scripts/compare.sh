@@ -22,6 +22,7 @@ set -euo pipefail
 [ $# -ge 3 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
 rounds=$1
 shift
+. "$(dirname "$0")/lib.sh"
 builds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     builds+=("$1")
@@ -35,17 +36,11 @@ port=${COMPARE_PORT:-9300}
 n=${#builds[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((i = 0; i < n; i++)); do
-        spec=${builds[$(((i + r) % n))]}
-        label=${spec%%=*}
-        rest=${spec#*=}
-        bin=${rest%%:*}
-        envs=""
-        [ "$rest" != "$bin" ] && envs=${rest#*:}
+        parse_build_spec "${builds[$(((i + r) % n))]}"
         port=$((port + ${PORT_STEP:-1}))
         file="$out/$label-$r.json"
         (
-            IFS=',' read -ra kv <<<"$envs"
-            for e in "${kv[@]}"; do [ -n "$e" ] && export "${e?}"; done
+            export_spec_envs "$envs"
             DUET_BIN=$bin "${BENCH:-loadtest/scripts/bench.sh}" "$port" "$@" --json >"$file" 2>"$out/$label-$r.err"
         ) || echo "compare.sh: $label round $r exited non-zero (see $out/$label-$r.err)" >&2
         python3 - "$file" "$label" "$r" <<'EOF'
@@ -61,25 +56,6 @@ print(f"{label:>10} round {r}: server {d.get('server_cpu_us_per_msg')} µs/msg, 
 EOF
     done
 done
-python3 - "$out" "${builds[@]}" <<'EOF'
-import json, glob, statistics, sys, os
-out, specs = sys.argv[1], sys.argv[2:]
-print(f"\nmedians over {out}:")
-for spec in specs:
-    label = spec.split("=", 1)[0]
-    runs = []
-    for f in sorted(glob.glob(os.path.join(out, f"{label}-[0-9]*.json"))):
-        try:
-            runs.append(json.load(open(f)))
-        except Exception:
-            pass
-    def med(key, sub=None, scale=1):
-        vals = [(r.get(key) or {}).get(sub) if sub else r.get(key) for r in runs]
-        vals = [v / scale for v in vals if v is not None]
-        vals = [v for v in vals if v is not None]
-        return round(statistics.median(vals), 2) if vals else None
-    lost = sum((r.get("lost") or 0) for r in runs)
-    print(f"{label:>10}: n={len(runs)} server {med('server_cpu_us_per_msg')} µs/msg, redis {med('redis_cpu_us_per_msg')} µs/msg, harness {med('harness_cpu_us_per_msg')} µs/msg, "
-          f"p50 {med('latency_us','p50',1000)} p99 {med('latency_us','p99',1000)} ms, {med('delivered_per_sec')} msgs/s, lost {lost}, "
-          f"server {med('server_bytes_per_conn')} B/conn")
-EOF
+labels=()
+for spec in "${builds[@]}"; do labels+=("${spec%%=*}"); done
+python3 "$(dirname "$0")/compare_table.py" "$out" "${labels[@]}"

@@ -200,16 +200,11 @@ export DUET_REDIS_URL=redis://127.0.0.1:$redis_port
 export DUET_REDIS_PREFIX=million
 export DUET_LISTEN=127.0.0.1:$port
 export DUET_REUSE_PORT=1
-export DUET_CHAT_RATE=${DUET_CHAT_RATE:-1000000}
-export DUET_CHAT_BURST=${DUET_CHAT_BURST:-1000000}
-export DUET_QUEUE_RATE=${DUET_QUEUE_RATE:-1000}
-export DUET_QUEUE_BURST=${DUET_QUEUE_BURST:-1000}
 # One registration per connection from SOURCE_IPS addresses, as fast as the
-# nodes go: the per-address bucket must not be the limit.
-export DUET_REGISTER_PER_MINUTE=${DUET_REGISTER_PER_MINUTE:-100000000}
-export DUET_MAX_CONNECTIONS_PER_IP=${DUET_MAX_CONNECTIONS_PER_IP:-0}
+# nodes go: the per-address bucket must not be the limit (lib.sh).
+. "$here/lib.sh"
+bench_defaults
 export DUET_MAX_IDENTITIES=${DUET_MAX_IDENTITIES:-$((count * 2 + 1000))}
-export RUST_LOG=${RUST_LOG:-warn}
 # Server pings: each costs ~30 us of node CPU and ~23 us of harness CPU
 # (measured at 100,000 connections, 30 s interval: 5.96 and 4.66 CPU-s per
 # minute). At 1 M a 30 s interval would take ~1.8 of the 2 cores before any

@@ -15,6 +15,7 @@ set -euo pipefail
 [ $# -ge 4 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 rounds=$1 clients=$2 secs=$3
 shift 3
+. "$(dirname "$0")/lib.sh"
 builds=("$@")
 base=${PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
 export PGOPTIONS="-c client_min_messages=warning"
@@ -25,18 +26,12 @@ port=${BENCH_PORT:-9400}
 n=${#builds[@]}
 for ((r = 0; r < rounds; r++)); do
     for ((i = 0; i < n; i++)); do
-        spec=${builds[$(((i + r) % n))]}
-        label=${spec%%=*}
-        rest=${spec#*=}
-        bin=${rest%%:*}
-        envs=""
-        [ "$rest" != "$bin" ] && envs=${rest#*:}
+        parse_build_spec "${builds[$(((i + r) % n))]}"
         port=$((port + 1))
         schema="regbench_$$_${r}_$i"
         psql "$base" -qc "CREATE SCHEMA $schema"
         (
-            IFS=',' read -ra kv <<<"$envs"
-            for e in "${kv[@]}"; do [ -n "$e" ] && export "${e?}"; done
+            export_spec_envs "$envs"
             export DUET_LISTEN=127.0.0.1:$port DUET_REGISTER_PER_MINUTE=100000000 \
                 DUET_DATABASE_URL="$base?options=-csearch_path%3D$schema"
             exec "$bin"
