@@ -161,6 +161,20 @@ fn past_the_in_flight_bound_http_gets_503_and_auth_gets_unavailable() {
     assert!(metric(addr, "duet_db_refused_total") >= 2.0);
 }
 
+#[test]
+fn a_registration_right_after_an_answered_one_is_not_refused_by_it() {
+    // The in-flight slot used to be given back only after the answer was
+    // queued, so a client quick enough found its own finished request
+    // still counted and got 503 (CI failed on the test above this way).
+    let Some(db) = Schema::new() else { return };
+    let srv = start_on(&db, |c| c.db_max_in_flight = 1);
+    for i in 0..40 {
+        let r = register_status(srv.addr);
+        assert_eq!(r.status, 200, "registration {i}: {}", String::from_utf8_lossy(&r.body));
+    }
+    assert_eq!(metric(srv.addr, "duet_db_refused_total"), 0.0);
+}
+
 /// Holds `LOCK TABLE users` in a transaction of its own until dropped
 /// (committed), so a lookup of a user waits for the test.
 struct UsersLocked {

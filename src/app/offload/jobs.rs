@@ -49,14 +49,14 @@ impl Thread {
                     // other jobs met while gathering run right after.
                     let batch = register::gather(&self.rx, (conn, close, new), &mut later);
                     let n = batch.len();
-                    register::commit(&app, batch);
+                    let answers = register::commit(&app, batch);
                     self.done(&app, n);
+                    send(&app, answers);
                 }
                 job => later.push(job),
             }
             for job in later.drain(..) {
                 self.run_one(&app, job);
-                self.done(&app, 1);
             }
         }
     }
@@ -66,22 +66,39 @@ impl Thread {
         app.metrics.db_in_flight.dec_by(jobs as i64);
     }
 
+    /// Runs `job` and gives its slot back. An HTTP answer leaves only
+    /// after that, so a client that has its answer finds the slot free
+    /// (a retry at once is not refused by its own finished request). A
+    /// WebSocket task answers from inside (`AUTH_OK` is sent before the
+    /// hub is told), so there the slot is given back just after.
     fn run_one(&self, app: &App, job: Job) {
         match job {
             Job::Http { conn, close, client, req } => {
                 let resp = catch_unwind(AssertUnwindSafe(|| http_api::route(app, client, &req)))
                     .unwrap_or_else(|_| panicked_http(app, conn));
+                self.done(app, 1);
                 app.out.http(conn, resp.to_bytes(close), close);
             }
-            Job::Register { conn, close, new } => register::commit(app, vec![(conn, close, new)]),
+            Job::Register { conn, close, new } => {
+                let answers = register::commit(app, vec![(conn, close, new)]);
+                self.done(app, 1);
+                send(app, answers);
+            }
             Job::Ws { conn, id, client, authed, task } => {
                 let how = run_ws(app, conn, id.as_deref(), client, authed, task);
+                self.done(app, 1);
                 let worker = worker_for(conn, self.workers.len());
                 if let Some(link) = self.workers.get(worker) {
                     link.push(Command::Settled { conn, how });
                 }
             }
         }
+    }
+}
+
+fn send(app: &App, answers: Vec<register::Answer>) {
+    for (conn, bytes, close) in answers {
+        app.out.http(conn, bytes, close);
     }
 }
 

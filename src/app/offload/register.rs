@@ -49,10 +49,14 @@ pub fn gather(rx: &Receiver<Job>, first: Pending, later: &mut Vec<Job>) -> Vec<P
     batch
 }
 
-/// Inserts `batch` and answers every registration in it.
-pub fn commit(app: &App, batch: Vec<Pending>) {
+/// One HTTP answer, sent once the job's in-flight slot is given back.
+pub type Answer = (ConnId, Vec<u8>, bool);
+
+/// Inserts `batch` and returns the answer to every registration in it.
+pub fn commit(app: &App, batch: Vec<Pending>) -> Vec<Answer> {
     let rows: Vec<_> = batch.iter().map(|(_, _, new)| (new.record.clone(), Some(new.from))).collect();
     let results = catch_unwind(AssertUnwindSafe(|| app.store.insert_users(&rows)));
+    let mut answers = Vec::with_capacity(batch.len());
     match results {
         Ok(results) => {
             let mut results = results.into_iter();
@@ -64,14 +68,15 @@ pub fn commit(app: &App, batch: Vec<Pending>) {
                     Ok(()) => http_api::registered(app, &new),
                     Err(e) => http_api::store_failure(e),
                 };
-                app.out.http(conn, resp.to_bytes(close), close);
+                answers.push((conn, resp.to_bytes(close), close));
             }
         }
         Err(_) => {
             for (conn, close, _) in batch {
                 let resp = panicked_http(app, conn);
-                app.out.http(conn, resp.to_bytes(close), close);
+                answers.push((conn, resp.to_bytes(close), close));
             }
         }
     }
+    answers
 }
