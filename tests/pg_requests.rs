@@ -98,7 +98,9 @@ fn a_worker_answers_other_sockets_while_a_registration_waits_on_the_database() {
     let took = t.elapsed();
     assert_eq!(pong["type"], "PONG", "{pong}");
     assert!(!pending.is_finished(), "the registration was still waiting on the database");
-    assert!(took < Duration::from_millis(100), "PONG took {took:?} while a registration waited");
+    // Half the statement time: a PONG queued behind the INSERT would take
+    // the whole second (a shared CI machine can be slow, so not tighter).
+    assert!(took < Duration::from_millis(500), "PONG took {took:?} while a registration waited");
     let r = pending.join().expect("registration thread");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(started.elapsed() >= Duration::from_millis(900), "the database really was slow");

@@ -69,8 +69,9 @@ impl Thread {
     /// Runs `job` and gives its slot back. An HTTP answer leaves only
     /// after that, so a client that has its answer finds the slot free
     /// (a retry at once is not refused by its own finished request). A
-    /// WebSocket task answers from inside (`AUTH_OK` is sent before the
-    /// hub is told), so there the slot is given back just after.
+    /// WebSocket task answers from inside, so there the slot is given back
+    /// just after, but before `Settled`: the socket's next message waits
+    /// for `Settled` on its worker, so it too finds the slot free.
     fn run_one(&self, app: &App, job: Job) {
         match job {
             Job::Http { conn, close, client, req } => {
