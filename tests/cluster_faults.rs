@@ -323,6 +323,26 @@ fn redis_away_longer_than_a_rooms_keys_live_a_quiet_same_node_room_goes_on() {
     q.expect_silence(Duration::from_millis(300));
 }
 
+/// A node holding many rooms and serving no request notices a stalled
+/// Redis within one beat and one call timeout (regression: its beat was one
+/// pipeline, and the redis crate waits for every reply of a pipeline with a
+/// timeout each, so ten rooms, 35 commands, kept the node `ok` for 17 s,
+/// long enough for the other nodes' keys to expire meanwhile).
+#[test]
+fn redis_stalls_a_node_holding_many_rooms_says_degraded_within_one_beat() {
+    let Some(redis) = private_redis() else { return };
+    let cluster = Cluster::new("redis-many", &redis.url(), &[]);
+    let a = cluster.node("a");
+    let _rooms: Vec<_> =
+        (0..10).map(|i| pair_on(a.addr, a.addr, (&format!("Xan{i}"), &format!("Yev{i}")), "chill")).collect();
+    redis.pause(true);
+    let paused = Instant::now();
+    // BEAT (1.5 s) + CALL_TIMEOUT (0.5 s), with room for a slow machine.
+    degraded(&[&a], paused, Duration::from_secs(5));
+    redis.pause(false);
+    recovered(&[&a], Instant::now(), Duration::from_secs(20));
+}
+
 /// Both members dropped, the second with no partner's node to run its
 /// grace; the first resumes and is told PARTNER_LEFT when the other's
 /// grace ends (regression: nobody ran it, and the room stayed open

@@ -7,9 +7,11 @@
 //! - Every frame about a room or a wait is published by the script that
 //!   changed it, to the channel of the node holding the user, so a client
 //!   receives them in the order the scripts ran: the room's `seq` order.
-//! - A call to Redis from a handler is one script (one round trip); while
-//!   Redis is unreachable it fails at once and the client gets
-//!   `ERROR UNAVAILABLE` with `retryAfterMs`.
+//! - Every call to Redis is one command or one script (one round trip,
+//!   one reply): the redis crate reads every reply of a pipeline with a
+//!   timeout each, so a pipeline would make a stalled Redis cost its
+//!   length times `CALL_TIMEOUT`. While Redis is unreachable a call fails
+//!   at once and the client gets `ERROR UNAVAILABLE` with `retryAfterMs`.
 
 pub mod msg;
 pub mod receiver;
@@ -25,6 +27,11 @@ use crate::bus::{Bus, BusError};
 pub const ROOM_TTL_MARGIN_MS: u64 = 10_000;
 /// A node unheard for this long is dead (contract: noticed within 10 s).
 pub const NODE_TTL_MS: u64 = 6000;
+/// Rooms (or users) per call when the heartbeat renews keys or presence
+/// is written again: one script or command each, so Redis is never held
+/// long by one of them, and a stalled Redis costs one call timeout (the
+/// first failure marks it unreachable; later calls fail at once).
+const PER_CALL: usize = 1000;
 /// How long the client is told to wait while Redis is away.
 pub const RETRY_AFTER_MS: u64 = 2000;
 /// How long a node waits for the other node to take a pairing before it
@@ -46,6 +53,11 @@ struct Scripts {
     stats: Script,
     register_limit: Script,
     restore: Script,
+    beat: Script,
+    renew: Script,
+    epoch: Script,
+    transcript: Script,
+    leave_cluster: Script,
 }
 
 /// The node's handle on the cluster.
@@ -148,6 +160,11 @@ impl Cluster {
                 stats: s(include_str!("lua/stats.lua")),
                 register_limit: s(include_str!("lua/register_limit.lua")),
                 restore: s(include_str!("lua/restore.lua")),
+                beat: s(include_str!("lua/beat.lua")),
+                renew: s(include_str!("lua/renew.lua")),
+                epoch: s(include_str!("lua/epoch.lua")),
+                transcript: s(include_str!("lua/transcript.lua")),
+                leave_cluster: s(include_str!("lua/leave_cluster.lua")),
             },
             grace,
             tier1,
@@ -172,20 +189,8 @@ impl Cluster {
     /// caller (the subscriber after a resubscription, the heartbeat after
     /// an outage) waits until the first has dealt with it.
     pub fn epoch_changed(&self, on_change: impl FnOnce()) -> Result<bool, BusError> {
-        let key = self.bus.key("epoch");
         let fresh = new_id();
-        let now: String = self.bus.call(|c| {
-            redis::pipe()
-                .cmd("SET")
-                .arg(&key)
-                .arg(&fresh)
-                .arg("NX")
-                .ignore()
-                .cmd("GET")
-                .arg(&key)
-                .query::<(String,)>(c)
-                .map(|t| t.0)
-        })?;
+        let now = self.run(&self.scripts.epoch, &[&fresh])?.into_iter().next().unwrap_or_default();
         let mut seen = self.epoch.lock();
         let changed = seen.as_ref().is_some_and(|s| *s != now);
         *seen = Some(now);
@@ -198,16 +203,18 @@ impl Cluster {
     /// Presence for users this node holds, written again (after Redis
     /// came back empty).
     pub fn announce(&self, users: &[UserId]) -> Result<(), BusError> {
-        if users.is_empty() {
-            return Ok(());
+        // One MSET per chunk: a stalled Redis costs one call timeout (the
+        // first failure marks it unreachable and the rest fail at once).
+        for chunk in users.chunks(PER_CALL) {
+            self.bus.call(|c| {
+                let mut cmd = redis::cmd("MSET");
+                for u in chunk {
+                    cmd.arg(self.bus.key(&format!("p:{u}"))).arg(self.node());
+                }
+                cmd.query::<()>(c)
+            })?;
         }
-        self.bus.call(|c| {
-            let mut p = redis::pipe();
-            for u in users {
-                p.cmd("SET").arg(self.bus.key(&format!("p:{u}"))).arg(self.node()).ignore();
-            }
-            p.query::<()>(c)
-        })
+        Ok(())
     }
 
     pub fn node(&self) -> &str {
@@ -406,64 +413,44 @@ impl Cluster {
     /// this node had been taken for dead (its key was gone: its users must
     /// be attached again).
     pub fn beat(&self, now: u64, info: &str, rooms: &[(u64, UserId)]) -> Result<(usize, bool), BusError> {
-        let node_key = self.bus.key(&format!("node:{}", self.node()));
-        let nodes = self.bus.key("nodes");
         let cut = now.saturating_sub(NODE_TTL_MS);
-        let ttl = self.room_ttl();
-        let (time, previous, stale, live): ((u64, u64), Option<String>, Vec<String>, usize) =
-            self.bus.call(|c| {
-                let mut p = redis::pipe();
-                for (room, user) in rooms {
-                    let rk = self.bus.key(&format!("r:{room:016x}"));
-                    p.cmd("PEXPIRE").arg(&rk).arg(ttl).ignore();
-                    p.cmd("PEXPIRE").arg(format!("{rk}:k")).arg(ttl).ignore();
-                    p.cmd("PEXPIRE").arg(self.bus.key(&format!("ur:{user}"))).arg(ttl).ignore();
-                }
-                p.cmd("TIME")
-                    .cmd("SET")
-                    .arg(&node_key)
-                    .arg(info)
-                    .arg("PX")
-                    .arg(NODE_TTL_MS)
-                    .arg("GET")
-                    .cmd("ZADD")
-                    .arg(&nodes)
-                    .arg(now)
-                    .arg(self.node())
-                    .ignore()
-                    .cmd("ZRANGEBYSCORE")
-                    .arg(&nodes)
-                    .arg("-inf")
-                    .arg(cut)
-                    .cmd("ZCOUNT")
-                    .arg(&nodes)
-                    .arg(format!("({cut}"))
-                    .arg("+inf")
-                    .query(c)
-            })?;
-        let redis_ms = time.0 * 1000 + time.1 / 1000;
-        self.clock_offset.store(redis_ms as i64 - now as i64, std::sync::atomic::Ordering::Relaxed);
+        let (ttl_node, now_s, cut_s) = (NODE_TTL_MS.to_string(), now.to_string(), cut.to_string());
+        let out = self.run(&self.scripts.beat, &[self.node(), info, &ttl_node, &now_s, &cut_s])?;
+        let [sec, usec, previous, live, stale @ ..] = out.as_slice() else {
+            return Err(BusError::Refused(format!("beat: unexpected reply {out:?}")));
+        };
+        let redis_ms = sec.parse::<u64>().unwrap_or(0) * 1000 + usec.parse::<u64>().unwrap_or(0) / 1000;
+        if redis_ms > 0 {
+            self.clock_offset.store(redis_ms as i64 - now as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.renew(rooms)?;
         for dead in stale.iter().filter(|d| *d != self.node()) {
             self.bury(dead, now)?;
         }
         let first = self.beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
-        Ok((live, previous.is_none() && !first))
+        Ok((live.parse().unwrap_or(0), previous.is_empty() && !first))
+    }
+
+    /// The keys of the rooms this node's users hold live another room TTL.
+    fn renew(&self, rooms: &[(u64, UserId)]) -> Result<(), BusError> {
+        let ttl = self.room_ttl().to_string();
+        for chunk in rooms.chunks(PER_CALL) {
+            let mut args: Vec<String> = Vec::with_capacity(1 + 2 * chunk.len());
+            args.push(ttl.clone());
+            for (room, user) in chunk {
+                args.push(format!("{room:016x}"));
+                args.push(user.to_string());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.run(&self.scripts.renew, &args)?;
+        }
+        Ok(())
     }
 
     /// A clean exit: this node's key goes at once (nothing is left to
     /// bury: its waiters were cancelled and its rooms handed over).
     pub fn leave_cluster(&self) {
-        let (node_key, nodes) = (self.bus.key(&format!("node:{}", self.node())), self.bus.key("nodes"));
-        let _ = self.bus.call(|c| {
-            redis::pipe()
-                .cmd("DEL")
-                .arg(&node_key)
-                .ignore()
-                .cmd("ZREM")
-                .arg(&nodes)
-                .arg(self.node())
-                .query::<()>(c)
-        });
+        let _ = self.run(&self.scripts.leave_cluster, &[self.node()]);
     }
 
     /// A banned or erased user's room and wait end in Redis, wherever its
@@ -502,22 +489,12 @@ impl Cluster {
         user: UserId,
         lines: usize,
     ) -> Result<(UserId, Vec<crate::store::TranscriptLine>), BusError> {
-        let rk = self.bus.key(&format!("r:{room:016x}"));
-        let (a, b, kept): (Option<String>, Option<String>, Vec<String>) = self.bus.call(|c| {
-            redis::pipe()
-                .cmd("HGET")
-                .arg(&rk)
-                .arg("a")
-                .cmd("HGET")
-                .arg(&rk)
-                .arg("b")
-                .cmd("LRANGE")
-                .arg(format!("{rk}:k"))
-                .arg(-(lines as i64))
-                .arg(-1)
-                .query(c)
-        })?;
-        let (a, b) = (a.and_then(|s| UserId::parse(&s)), b.and_then(|s| UserId::parse(&s)));
+        let (room, lines) = (format!("{room:016x}"), lines.to_string());
+        let out = self.run(&self.scripts.transcript, &[&room, &lines])?;
+        let [a, b, kept @ ..] = out.as_slice() else {
+            return Err(BusError::Refused(format!("transcript: unexpected reply {out:?}")));
+        };
+        let (a, b) = (UserId::parse(a), UserId::parse(b));
         let (me, partner) = match (a, b) {
             (Some(a), Some(b)) if a == user => ("a", b),
             (Some(a), Some(b)) if b == user => ("b", a),
