@@ -198,16 +198,36 @@ impl UsersLocked {
 }
 
 /// Sends `burst` on a new socket while `users` is locked, so the `AUTH`
-/// it starts with reads the database and the rest is held behind it; the
-/// lock is released once that `AUTH` waits.
+/// it starts with reads the database and the rest is held behind it;
+/// returns once that `AUTH` waits, with the lock still held.
 #[track_caller]
-fn send_behind_a_database_auth(db: &Schema, addr: SocketAddr, burst: &[u8]) -> Raw {
+fn auth_waiting_on_the_database(db: &Schema, addr: SocketAddr, burst: &[u8]) -> (Raw, UsersLocked) {
     let lock = UsersLocked::take(db);
     let mut raw = Raw::connect(addr);
     raw.send(burst);
     eventually("AUTH to wait on the database", || metric(addr, "duet_db_in_flight") >= 1.0);
+    (raw, lock)
+}
+
+/// As [`auth_waiting_on_the_database`], then the lock is released.
+#[track_caller]
+fn send_behind_a_database_auth(db: &Schema, addr: SocketAddr, burst: &[u8]) -> Raw {
+    let (raw, lock) = auth_waiting_on_the_database(db, addr, burst);
     lock.release();
     raw
+}
+
+/// The socket gets exactly one text, `(type, id)`, then close `code`.
+#[track_caller]
+fn one_reply_then_close(raw: &mut Raw, reply: (&str, &str), code: u16) {
+    let (got, texts) = raw.expect_close();
+    assert_eq!(got, code, "{texts:?}");
+    assert_eq!(texts.len(), 1, "one reply, {reply:?}: {texts:?}");
+    assert_eq!(
+        (texts[0]["type"].as_str(), texts[0]["id"].as_str()),
+        (Some(reply.0), Some(reply.1)),
+        "{texts:?}"
+    );
 }
 
 #[test]
@@ -234,10 +254,8 @@ fn a_socket_closed_while_its_auth_reads_the_database_leaves_nothing_behind() {
     let Some(db) = Schema::new() else { return };
     let srv = start_on(&db, |_| {});
     let user = user_only_in_database(&db);
-    let lock = UsersLocked::take(&db);
-    let mut raw = Raw::connect(srv.addr);
-    raw.send_json(json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
-    eventually("AUTH to wait on the database", || metric(srv.addr, "duet_db_in_flight") >= 1.0);
+    let auth = text_frame(&json!({"type":"AUTH","id":"a","payload":{"token": user.token}}));
+    let (raw, lock) = auth_waiting_on_the_database(&db, srv.addr, &auth);
     drop(raw);
     eventually("the socket to be gone", || metric(srv.addr, "duet_connections") <= 1.0);
     lock.release();
@@ -297,14 +315,7 @@ fn pipelined_bad_auths_behind_a_database_lookup_get_auth_error_and_4401() {
         ));
     }
     let mut raw = send_behind_a_database_auth(&db, srv.addr, &burst);
-    let (code, texts) = raw.expect_close();
-    assert_eq!(code, 4401, "{texts:?}");
-    assert_eq!(texts.len(), 1, "one reply, the AUTH_ERROR: {texts:?}");
-    assert_eq!(
-        (texts[0]["type"].clone(), texts[0]["id"].clone()),
-        (json!("AUTH_ERROR"), json!("0")),
-        "{texts:?}"
-    );
+    one_reply_then_close(&mut raw, ("AUTH_ERROR", "0"), 4401);
 }
 
 /// A good `AUTH` that reads the database with more pipelined behind it
@@ -320,12 +331,5 @@ fn too_many_messages_behind_a_database_auth_get_auth_ok_then_1008() {
         burst.extend(text_frame(&json!({"type":"PING","id": format!("p{i}")})));
     }
     let mut raw = send_behind_a_database_auth(&db, srv.addr, &burst);
-    let (code, texts) = raw.expect_close();
-    assert_eq!(code, 1008, "{texts:?}");
-    assert_eq!(texts.len(), 1, "{texts:?}");
-    assert_eq!(
-        (texts[0]["type"].clone(), texts[0]["id"].clone()),
-        (json!("AUTH_OK"), json!("a")),
-        "{texts:?}"
-    );
+    one_reply_then_close(&mut raw, ("AUTH_OK", "a"), 1008);
 }

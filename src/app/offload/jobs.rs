@@ -48,10 +48,7 @@ impl Thread {
                     // Registrations waiting now go in the same statement;
                     // other jobs met while gathering run right after.
                     let batch = register::gather(&self.rx, (conn, close, new), &mut later);
-                    let n = batch.len();
-                    let answers = register::commit(&app, batch);
-                    self.done(&app, n);
-                    send(&app, answers);
+                    self.register(&app, batch);
                 }
                 job => later.push(job),
             }
@@ -64,6 +61,17 @@ impl Thread {
     fn done(&self, app: &App, jobs: usize) {
         self.in_flight.fetch_sub(jobs, Ordering::AcqRel);
         app.metrics.db_in_flight.dec_by(jobs as i64);
+    }
+
+    /// Commits `batch`, gives its slots back, then sends the answers (in
+    /// that order, as for an HTTP job below).
+    fn register(&self, app: &App, batch: Vec<register::Pending>) {
+        let n = batch.len();
+        let answers = register::commit(app, batch);
+        self.done(app, n);
+        for (conn, bytes, close) in answers {
+            app.out.http(conn, bytes, close);
+        }
     }
 
     /// Runs `job` and gives its slot back. An HTTP answer leaves only
@@ -80,11 +88,7 @@ impl Thread {
                 self.done(app, 1);
                 app.out.http(conn, resp.to_bytes(close), close);
             }
-            Job::Register { conn, close, new } => {
-                let answers = register::commit(app, vec![(conn, close, new)]);
-                self.done(app, 1);
-                send(app, answers);
-            }
+            Job::Register { conn, close, new } => self.register(app, vec![(conn, close, new)]),
             Job::Ws { conn, id, client, authed, task } => {
                 let how = run_ws(app, conn, id.as_deref(), client, authed, task);
                 self.done(app, 1);
@@ -94,12 +98,6 @@ impl Thread {
                 }
             }
         }
-    }
-}
-
-fn send(app: &App, answers: Vec<register::Answer>) {
-    for (conn, bytes, close) in answers {
-        app.out.http(conn, bytes, close);
     }
 }
 
